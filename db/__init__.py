@@ -1,0 +1,1 @@
+"""PostgreSQL: tables, queries, migrations, seed data and the embedded server."""

@@ -1,0 +1,120 @@
+"""The Starlette application: GraphQL at /graphql, health probes, lifespan."""
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from db.engine import create_engine
+from db.migrate import current_revision, ensure_current, head_revision
+from db.users import UserRecord, users_by_ids
+from pipecast.auth import InvalidToken, bearer_token, user_id_from_token
+from pipecast.settings import Settings
+from resolvers.context import Context, Loaders
+from schema import schema
+
+log = logging.getLogger("pipecast")
+
+
+class PipecastGraphQL(GraphQL[Context, None]):
+    """Strawberry's ASGI app with Pipecast's Context; the viewer was authenticated before it runs."""
+
+    def __init__(self, engine: AsyncEngine, *, graphiql: bool) -> None:
+        super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=True)
+        self.engine = engine
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        viewer: UserRecord = request.scope["state"]["viewer"]
+        return Context(viewer=viewer, engine=self.engine, loaders=Loaders(self.engine))
+
+
+class Authenticate:
+    """Verifies the bearer token and loads the viewer, or answers 401 with an UNAUTHENTICATED error.
+
+    The GraphiQL page itself (a browser GET asking for HTML) needs no token; every operation does.
+    """
+
+    def __init__(self, app: PipecastGraphQL, secret: str, engine: AsyncEngine, *, graphiql: bool) -> None:
+        self.app, self.secret, self.engine, self.graphiql = app, secret, engine, graphiql
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope)
+        if self.graphiql and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            await (await self.app.render_graphql_ide(request))(scope, receive, send)
+            return
+        try:
+            scope.setdefault("state", {})["viewer"] = await self.viewer(request.headers.get("authorization"))
+        except InvalidToken as exc:
+            body = {
+                "data": None,
+                "errors": [{"message": str(exc), "extensions": {"code": "UNAUTHENTICATED"}}],
+            }
+            await JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})(
+                scope, receive, send
+            )
+            return
+        await self.app(scope, receive, send)
+
+    async def viewer(self, authorization: str | None) -> UserRecord:
+        user_id = user_id_from_token(bearer_token(authorization), self.secret)
+        async with self.engine.connect() as conn:
+            user = (await users_by_ids(conn, [user_id])).get(user_id)
+        if user is None or not user.active:
+            raise InvalidToken("the token's user does not exist or is inactive")
+        return user
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The app for resolved settings (a concrete database URL and secret; see Settings.resolved)."""
+    if settings.database_url is None or settings.jwt_secret is None:
+        raise ValueError("create_app needs resolved settings: call Settings().resolved() first")
+    engine = create_engine(
+        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+    )
+    graphql = PipecastGraphQL(engine, graphiql=settings.graphiql_enabled)
+    authenticated = Authenticate(graphql, settings.jwt_secret, engine, graphiql=settings.graphiql_enabled)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            await ensure_current(engine)
+            yield
+        finally:
+            await engine.dispose()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            current = await current_revision(engine)
+        except Exception:
+            log.exception("readiness check: database unreachable")
+            return JSONResponse({"status": "unavailable", "reason": "database unreachable"}, status_code=503)
+        if current != head_revision():
+            return JSONResponse({"status": "unavailable", "reason": "database not migrated"}, status_code=503)
+        return JSONResponse({"status": "ready", "migration": current})
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", authenticated, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """The uvicorn factory for worker processes: settings come from the environment `serve` prepared."""
+    return create_app(Settings().resolved())

@@ -1,0 +1,277 @@
+"""The `pipecast` command: serve, migrate, seed, create-user, token, schema."""
+
+import argparse
+import asyncio
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import asyncpg
+import sqlalchemy.exc
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from strawberry.relay import to_base64
+
+from authz.roles import ADMIN, UnknownRole, assign_roles
+from db.engine import DatabaseUrlError, create_engine, display_url
+from db.migrate import DatabaseBehind, ensure_current, upgrade
+from db.seed import DEMO_ACCOUNTS, DEMO_PLAN, NotEmpty, SeedPlan, is_empty, seed
+from db.users import create_user, user_by_email
+from pipecast.auth import issue_token
+from pipecast.settings import Settings, SettingsError
+
+T = TypeVar("T")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+class CommandError(Exception):
+    """A one-line, actionable message for the user; the command exits 1."""
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except CommandError as exc:
+        sys.exit(f"pipecast: {exc}")
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pipecast",
+        description="Pipecast, the sales-forecasting GraphQL backend. Without DATABASE_URL every command "
+        "uses an embedded PostgreSQL in PIPECAST_DATA_DIR.",
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="migrate if needed and serve GraphQL over HTTP")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1)")
+    serve.add_argument("--demo", action="store_true", help="seed a demo company if the database is empty")
+    serve.set_defaults(run=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply the database migrations")
+    migrate.set_defaults(run=_migrate)
+
+    seed_cmd = commands.add_parser("seed", help="fill an empty database with a demo or a bulk company")
+    seed_cmd.add_argument("--demo", action="store_true", help="the demo company of `serve --demo`")
+    seed_cmd.add_argument("--teams", type=_positive, help="number of teams (a three-level tree)")
+    seed_cmd.add_argument("--users", type=_positive, help="number of users")
+    seed_cmd.add_argument("--deals", type=_non_negative, help="number of deals")
+    seed_cmd.add_argument("--random-seed", type=int, default=1, help="the seed of the generator (default 1)")
+    seed_cmd.set_defaults(run=_seed)
+
+    create = commands.add_parser("create-user", help="create a user and print its id")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--admin", action="store_true", help="give the user the admin role")
+    create.add_argument("--role", action="append", default=[], help="a role to give (repeatable)")
+    create.add_argument("--sales-seat", action="store_true", help="the user holds a sales seat")
+    create.set_defaults(run=_create_user)
+
+    token = commands.add_parser("token", help="print a signed access token for a user")
+    token.add_argument("email")
+    token.add_argument("--ttl", type=_positive, help="lifetime in seconds (default PIPECAST_TOKEN_TTL)")
+    token.set_defaults(run=_token)
+
+    schema_cmd = commands.add_parser("schema", help="print the served GraphQL schema (SDL)")
+    schema_cmd.set_defaults(run=_schema)
+    return parser
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below {minimum}")
+        return value
+
+    return parse
+
+
+_positive = _int_at_least(1)
+_non_negative = _int_at_least(0)
+
+
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (1–65535)")
+    return value
+
+
+def _settings() -> Settings:
+    try:
+        return Settings().resolved()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise CommandError(f"bad setting {'.'.join(map(str, first['loc'])) or ''}: {first['msg']}") from None
+    except (SettingsError, DatabaseUrlError) as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _with_database(
+    settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]], *, migrate: bool | None
+) -> T:
+    """Run `work` against the database: migrate first (True), require it to be current (False), or neither."""
+    assert settings.database_url is not None
+    where = display_url(settings.database_url)
+
+    async def run() -> T:
+        engine = create_engine(settings.database_url or "", pool_size=2, max_overflow=2)
+        try:
+            if migrate:
+                await upgrade(engine)
+            elif migrate is False:
+                await ensure_current(engine)
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except DatabaseBehind as exc:
+        raise CommandError(str(exc)) from None
+    except (OSError, asyncpg.PostgresError, sqlalchemy.exc.DBAPIError, TimeoutError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        raise CommandError(f"cannot use the database at {where}: {_one_line(reason)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn  # noqa: PLC0415  (only `serve` needs the server)
+
+    settings = _settings()
+    accounts = _with_database(settings, lambda engine: _prepare(engine, demo=args.demo), migrate=True)
+    address = f"http://{args.host}:{args.port}"
+    lines = [f"Pipecast is serving on {address}"]
+    if settings.graphiql_enabled:
+        lines.append(f"GraphiQL: {address}/graphql")
+    if accounts:
+        lines.append("Paste one of these into GraphiQL's Headers tab:")
+        assert settings.jwt_secret is not None
+        for role, (email, user_id) in accounts.items():
+            token = issue_token(user_id, settings.jwt_secret, settings.token_ttl)
+            lines.append(f'  {role:<8} {email:<22} {{"Authorization": "Bearer {token}"}}')
+    print("\n".join(lines), flush=True)
+    os.environ.update(settings.environment())
+    # uvicorn re-raises SIGTERM after a graceful shutdown; exiting through SystemExit instead lets the
+    # embedded PostgreSQL stop with the process.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    uvicorn.run(
+        "pipecast.app:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+
+
+async def _prepare(engine: AsyncEngine, *, demo: bool) -> dict[str, tuple[str, int]]:
+    """Seed the demo company into an empty database; returns the demo accounts that exist."""
+    if demo:
+        async with engine.begin() as conn:
+            if await is_empty(conn):
+                await seed(conn, DEMO_PLAN)
+    async with engine.connect() as conn:
+        found = {role: await user_by_email(conn, email) for role, email in DEMO_ACCOUNTS.items()}
+    return {role: (user.email, user.id) for role, user in found.items() if user and user.active}
+
+
+def _migrate(args: argparse.Namespace) -> None:
+    before, after = _with_database(_settings(), upgrade, migrate=None)
+    print(
+        f"database already at migration {after}"
+        if before == after
+        else f"migrated {before or '(empty)'} → {after}"
+    )
+
+
+def _seed(args: argparse.Namespace) -> None:
+    bulk = (args.teams, args.users, args.deals)
+    if args.demo == any(value is not None for value in bulk):
+        raise CommandError("give either --demo or all of --teams, --users and --deals")
+    if not args.demo and None in bulk:
+        raise CommandError("bulk seeding needs all of --teams, --users and --deals")
+    plan = DEMO_PLAN if args.demo else SeedPlan(args.teams, args.users, args.deals, args.random_seed)
+    settings = _settings()
+
+    async def work(engine: AsyncEngine) -> float:
+        from tqdm import tqdm  # noqa: PLC0415  (only seeding shows a progress bar)
+
+        started = time.perf_counter()
+        with tqdm(
+            total=plan.deals, unit=" deals", unit_scale=True, file=sys.stderr, disable=args.demo
+        ) as bar:
+            async with engine.begin() as conn:
+                await seed(conn, plan, bar.update)
+        return time.perf_counter() - started
+
+    try:
+        elapsed = _with_database(settings, work, migrate=settings.embedded)
+    except NotEmpty as exc:
+        raise CommandError(str(exc)) from None
+    print(f"seeded {plan.teams} teams, {plan.users} users and {plan.deals} deals in {elapsed:.1f} s")
+
+
+def _create_user(args: argparse.Namespace) -> None:
+    name, email = args.name.strip(), args.email.strip()
+    if not 1 <= len(name) <= 200:
+        raise CommandError("--name must be 1–200 characters")
+    if not EMAIL.fullmatch(email) or len(email) > 254:
+        raise CommandError(f"--email {email!r} is not an email address (name@example.com)")
+    roles = [*args.role, *([ADMIN] if args.admin else [])]
+    settings = _settings()
+
+    async def work(engine: AsyncEngine) -> int:
+        async with engine.begin() as conn:
+            if await user_by_email(conn, email):
+                raise CommandError(f"a user with email {email} already exists")
+            user_id = await create_user(conn, name=name, email=email, sales_seat=args.sales_seat)
+            await assign_roles(conn, user_id, roles)
+            return user_id
+
+    try:
+        user_id = _with_database(settings, work, migrate=settings.embedded)
+    except UnknownRole as exc:
+        raise CommandError(f"{exc}: the default roles are admin, sales_manager and sales_rep") from None
+    print(to_base64("User", user_id))
+
+
+def _token(args: argparse.Namespace) -> None:
+    settings = _settings()
+
+    async def work(engine: AsyncEngine) -> int:
+        async with engine.connect() as conn:
+            user = await user_by_email(conn, args.email)
+        if user is None:
+            raise CommandError(f"no user has the email {args.email}")
+        if not user.active:
+            raise CommandError(f"the user {args.email} is inactive")
+        return user.id
+
+    user_id = _with_database(settings, work, migrate=settings.embedded)
+    assert settings.jwt_secret is not None
+    print(issue_token(user_id, settings.jwt_secret, args.ttl or settings.token_ttl))
+
+
+def _schema(args: argparse.Namespace) -> None:
+    from schema import schema  # noqa: PLC0415  (building the schema is not needed by other commands)
+
+    print(schema.as_str())

@@ -1,0 +1,100 @@
+"""Settings: one typed class, read once from the environment, passed to `create_app`."""
+
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import platformdirs
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from db import embedded
+from db.engine import async_url
+
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(RuntimeError):
+    """A configuration that cannot work; the message says what to set."""
+
+
+class Settings(BaseSettings):
+    """Every environment variable Pipecast reads (the README's configuration table)."""
+
+    model_config = SettingsConfigDict(env_prefix="PIPECAST_", extra="ignore")
+
+    database_url: Annotated[
+        str | None, Field(validation_alias=AliasChoices("DATABASE_URL", "PIPECAST_DATABASE_URL"))
+    ] = None
+    data_dir: Path = Path(platformdirs.user_data_dir("pipecast"))
+    jwt_secret: str | None = None
+    token_ttl: int = 8 * 3600
+    graphiql: bool | None = None
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str | None) -> str | None:
+        if value:
+            async_url(value)  # raises with a clear message for anything but PostgreSQL
+        return value or None
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        """GraphiQL is on for the embedded (demo) setup and off by default against a real DATABASE_URL."""
+        return self.embedded if self.graphiql is None else self.graphiql
+
+    def resolved(self) -> "Settings":
+        """Settings with a concrete database URL and JWT secret.
+
+        Without DATABASE_URL the embedded server is started in `data_dir` and a random secret is kept in
+        the data folder, so that `serve` and `token` agree. With DATABASE_URL the secret must be given.
+        """
+        if not self.embedded:
+            if not self.jwt_secret:
+                raise SettingsError(
+                    "PIPECAST_JWT_SECRET is not set: with DATABASE_URL, set it to a random string of at "
+                    f"least {MIN_SECRET_LENGTH} characters (e.g. `openssl rand -hex 32`)"
+                )
+            if len(self.jwt_secret) < MIN_SECRET_LENGTH:
+                raise SettingsError(
+                    f"PIPECAST_JWT_SECRET is too short: use at least {MIN_SECRET_LENGTH} characters"
+                )
+            return self
+        url = embedded.start(self.data_dir / "postgres")
+        return self.model_copy(
+            update={
+                "database_url": url,
+                "jwt_secret": self.jwt_secret or _data_dir_secret(self.data_dir),
+                "graphiql": self.graphiql_enabled,
+            }
+        )
+
+    def environment(self) -> dict[str, str]:
+        """These settings as environment variables, for worker processes that read them again."""
+        env = {
+            "PIPECAST_DATA_DIR": str(self.data_dir),
+            "PIPECAST_TOKEN_TTL": str(self.token_ttl),
+            "PIPECAST_GRAPHIQL": str(self.graphiql_enabled).lower(),
+            "PIPECAST_DB_POOL_SIZE": str(self.db_pool_size),
+            "PIPECAST_DB_MAX_OVERFLOW": str(self.db_max_overflow),
+        }
+        if self.database_url:
+            env["DATABASE_URL"] = self.database_url
+        if self.jwt_secret:
+            env["PIPECAST_JWT_SECRET"] = self.jwt_secret
+        return env
+
+
+def _data_dir_secret(data_dir: Path) -> str:
+    path = data_dir / "jwt-secret"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()

@@ -1,0 +1,38 @@
+"""The errors clients may act on. Each carries `extensions.code`; anything else is masked."""
+
+from typing import Any
+
+from graphql import GraphQLError
+
+
+class PublicError(GraphQLError):
+    code = "INTERNAL_SERVER_ERROR"
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message, extensions={"code": self.code, **extensions})
+
+
+class Unauthenticated(PublicError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(PublicError):
+    code = "FORBIDDEN"
+
+
+class NotFound(PublicError):
+    code = "NOT_FOUND"
+
+
+class BadUserInput(PublicError):
+    code = "BAD_USER_INPUT"
+
+
+class Conflict(PublicError):
+    code = "CONFLICT"
+
+
+def is_public(error: GraphQLError) -> bool:
+    """Errors a client may see as they are: ours, and GraphQL's own validation errors."""
+    original = error.original_error
+    return original is None or isinstance(original, PublicError)
