@@ -111,9 +111,9 @@ def _port(text: str) -> int:
     return value
 
 
-def _settings() -> Settings:
+def _settings(*, need_secret: bool = False) -> Settings:
     try:
-        return Settings().resolved()
+        return Settings().resolved(need_secret=need_secret)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise CommandError(f"bad setting {'.'.join(map(str, first['loc'])) or ''}: {first['msg']}") from None
@@ -156,7 +156,7 @@ def _one_line(exc: BaseException) -> str:
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn  # noqa: PLC0415  (only `serve` needs the server)
 
-    settings = _settings()
+    settings = _settings(need_secret=True)
     accounts = _with_database(settings, lambda engine: _prepare(engine, demo=args.demo), migrate=True)
     address = f"http://{args.host}:{args.port}"
     lines = [f"Pipecast is serving on {address}"]
@@ -255,7 +255,7 @@ def _create_user(args: argparse.Namespace) -> None:
 
 
 def _token(args: argparse.Namespace) -> None:
-    settings = _settings()
+    settings = _settings(need_secret=True)
 
     async def work(engine: AsyncEngine) -> int:
         async with engine.connect() as conn:

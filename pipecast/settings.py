@@ -21,7 +21,7 @@ class SettingsError(RuntimeError):
 class Settings(BaseSettings):
     """Every environment variable Pipecast reads (the README's configuration table)."""
 
-    model_config = SettingsConfigDict(env_prefix="PIPECAST_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PIPECAST_", extra="ignore", populate_by_name=True)
 
     database_url: Annotated[
         str | None, Field(validation_alias=AliasChoices("DATABASE_URL", "PIPECAST_DATABASE_URL"))
@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     graphiql: bool | None = None
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    # Set by `resolved()` when it started the embedded server; not read from the environment.
+    embedded_server: Annotated[bool, Field(exclude=True, validation_alias="__not_an_env_var__")] = False
 
     @field_validator("database_url")
     @classmethod
@@ -42,20 +44,25 @@ class Settings(BaseSettings):
 
     @property
     def embedded(self) -> bool:
-        return self.database_url is None
+        """The database is (or will be) the embedded server rather than a DATABASE_URL."""
+        return self.database_url is None or self.embedded_server
 
     @property
     def graphiql_enabled(self) -> bool:
         """GraphiQL is on for the embedded (demo) setup and off by default against a real DATABASE_URL."""
         return self.embedded if self.graphiql is None else self.graphiql
 
-    def resolved(self) -> "Settings":
-        """Settings with a concrete database URL and JWT secret.
+    def resolved(self, *, need_secret: bool = True) -> "Settings":
+        """Settings with a concrete database URL and (when needed) JWT secret.
 
         Without DATABASE_URL the embedded server is started in `data_dir` and a random secret is kept in
         the data folder, so that `serve` and `token` agree. With DATABASE_URL the secret must be given.
         """
-        if not self.embedded:
+        if self.embedded_server:
+            return self
+        if self.database_url is not None:
+            if not need_secret:
+                return self
             if not self.jwt_secret:
                 raise SettingsError(
                     "PIPECAST_JWT_SECRET is not set: with DATABASE_URL, set it to a random string of at "
@@ -72,6 +79,7 @@ class Settings(BaseSettings):
                 "database_url": url,
                 "jwt_secret": self.jwt_secret or _data_dir_secret(self.data_dir),
                 "graphiql": self.graphiql_enabled,
+                "embedded_server": True,
             }
         )
 

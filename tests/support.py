@@ -1,0 +1,55 @@
+"""Helpers shared by the tests: tokens, GraphQL over HTTP, the CLI as a user types it."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pipecast.auth import issue_token
+
+SECRET = "test-secret-" + "x" * 40
+
+
+def token_for(user_id: int, *, ttl: int = 600, secret: str = SECRET) -> str:
+    return issue_token(user_id, secret, ttl)
+
+
+async def graphql(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    token: str | None = None,
+) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+
+
+async def data(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, *, token: str
+) -> Any:
+    """The `data` of a successful operation; fails the test on any error."""
+    response = await graphql(client, query, variables, token=token)
+    body = response.json()
+    assert response.status_code == 200, body
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+PIPECAST = shutil.which("pipecast", path=str(Path(sys.executable).parent)) or "pipecast"
+
+
+def cli_env(**overrides: str) -> dict[str, str]:
+    """The environment a user's shell would have, without Pipecast settings unless given."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("PIPECAST_")}
+    return env | overrides
+
+
+def pipecast(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PIPECAST, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
