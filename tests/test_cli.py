@@ -236,3 +236,11 @@ def _running(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql+asyncpg", "postgresql+psycopg"])
+def test_any_postgresql_url_form_is_accepted(database_url: str, scheme: str) -> None:
+    url = scheme + database_url[database_url.index("://") :]
+    result = pipecast("migrate", env=cli_env(DATABASE_URL=url))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "database already at migration 0001"
