@@ -1,6 +1,6 @@
 """Roles and role assignments, stored in the Casbin policy table."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -40,3 +40,23 @@ async def bulk_assign(conn: AsyncConnection, assignments: Iterable[tuple[int, st
     rows = [{"ptype": "g", "v0": user_subject(user_id), "v1": role} for user_id, role in assignments]
     if rows:
         await conn.execute(insert(casbin_rule), rows)
+
+
+async def roles_of(conn: AsyncConnection, user_id: int) -> set[str]:
+    rows = await conn.execute(
+        select(casbin_rule.c.v1).where(casbin_rule.c.ptype == "g", casbin_rule.c.v0 == user_subject(user_id))
+    )
+    return set(rows.scalars())
+
+
+async def roles_by_users(conn: AsyncConnection, user_ids: Sequence[int]) -> dict[int, set[str]]:
+    subjects = {user_subject(user_id): user_id for user_id in user_ids}
+    found: dict[int, set[str]] = {user_id: set() for user_id in user_ids}
+    rows = await conn.execute(
+        select(casbin_rule.c.v0, casbin_rule.c.v1).where(
+            casbin_rule.c.ptype == "g", casbin_rule.c.v0.in_(subjects)
+        )
+    )
+    for subject, role in rows:
+        found[subjects[subject]].add(role)
+    return found

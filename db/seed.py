@@ -37,7 +37,7 @@ SECOND_CURRENCY = "EUR"
 PROGRESS_EVERY = 10_000
 DEAL_COPY_COLUMNS = [
     "name", "owner_id", "pipeline_id", "stage_id", "amount", "currency", "frozen_rate", "close_date",
-    "created_at", "updated_at", "forecast_category", "forecast_category_manual", "probability", "next_step",
+    "created_at", "updated_at", "forecast_category", "probability", "next_step",
 ]  # fmt: skip
 
 # The classic stages of DOMAIN.md §2: label, probability, state, mapped forecast category.
@@ -158,16 +158,14 @@ async def _exchange_rates(conn: AsyncConnection, today: date) -> list[tuple[date
     return rates
 
 
-async def _pipeline(conn: AsyncConnection) -> tuple[int, list[tuple[int, str, str]]]:
+async def _pipeline(conn: AsyncConnection) -> tuple[int, list[tuple[int, str]]]:
     pipeline_id: int = (
         await conn.execute(
             insert(pipelines).values(name="Sales pipeline", period_kind="QUARTER").returning(pipelines.c.id)
         )
     ).scalar_one()
     rows = await conn.execute(
-        insert(stages).returning(
-            stages.c.id, stages.c.state, stages.c.forecast_category, sort_by_parameter_order=True
-        ),
+        insert(stages).returning(stages.c.id, stages.c.state, sort_by_parameter_order=True),
         [
             {
                 "pipeline_id": pipeline_id,
@@ -180,7 +178,7 @@ async def _pipeline(conn: AsyncConnection) -> tuple[int, list[tuple[int, str, st
             for order, (label, probability, state, category) in enumerate(CLASSIC_STAGES, start=1)
         ],
     )
-    return pipeline_id, [(row.id, row.state, row.forecast_category) for row in rows]
+    return pipeline_id, [(row.id, row.state) for row in rows]
 
 
 async def _teams(conn: AsyncConnection, plan: SeedPlan) -> list[int]:
@@ -260,7 +258,7 @@ async def _deals(
     *,
     rng: random.Random,
     pipeline_id: int,
-    stage_rows: list[tuple[int, str, str]],
+    stage_rows: list[tuple[int, str]],
     owners: list[int],
     rates: list[tuple[date, Decimal]],
     progress: Progress,
@@ -292,11 +290,11 @@ async def _deals(
                 stage = won if random_() < 0.6 else closed_stages[randbelow(len(closed_stages))]
             else:
                 stage = open_stages[randbelow(len(open_stages))]
-            stage_id, state, category = stage
+            stage_id, state = stage
             is_open = state == "OPEN"
-            manual = is_open and random_() < 0.08
-            if manual:
-                category = OPEN_CATEGORIES[randbelow(len(OPEN_CATEGORIES))]
+            manual = (
+                OPEN_CATEGORIES[randbelow(len(OPEN_CATEGORIES))] if is_open and random_() < 0.08 else None
+            )
             foreign = random_() < 0.15
             created = min(now, mornings[d] - lead_times[randbelow(len(lead_times))])
             yield (
@@ -310,7 +308,6 @@ async def _deals(
                 days[d],
                 created,
                 min(now, created + touch[randbelow(len(touch))]),
-                category,
                 manual,
                 overrides[randbelow(len(overrides))] if is_open and random_() < 0.05 else None,
                 NEXT_STEPS[randbelow(len(NEXT_STEPS))],

@@ -150,8 +150,9 @@ deals = Table(
     Column("close_date", Date, nullable=False),
     _created(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("forecast_category", Text, nullable=False),
-    Column("forecast_category_manual", Boolean, nullable=False, server_default=text("false")),
+    # A category set by hand (NULL: the deal follows its stage's mapping). A WON stage always means
+    # CLOSED_WON and a LOST stage NOT_FORECASTED, whatever is stored here; see db.deals.
+    Column("forecast_category", Text),
     # A per-deal override of the stage probability.
     Column("probability", PROBABILITY),
     Column("next_step", Text),

@@ -2,11 +2,16 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import ColumnElement, Select, exists, func, insert, or_, select, true, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.tables import users
+from db.pagination import Key, Ordering, Page, fetch_page, fetch_pages
+from db.pipelines import CompanySettingsRecord
+from db.tables import company_settings, team_memberships, user_preferences, users
+from db.teams import members_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,16 +24,34 @@ class UserRecord:
 
 
 _COLUMNS = (users.c.id, users.c.name, users.c.email, users.c.active, users.c.sales_seat)
+USER_ORDER = Ordering("NAME_ASC", (users.c.name, users.c.id))
+
+
+def _record(row: Any) -> UserRecord:
+    return UserRecord(row.id, row.name, row.email, row.active, row.sales_seat)
+
+
+def like_pattern(text: str) -> str:
+    """`text` as a case-insensitive substring pattern, its own % and _ taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 async def users_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, UserRecord]:
     rows = await conn.execute(select(*_COLUMNS).where(users.c.id.in_(list(ids))))
-    return {row.id: UserRecord(*row) for row in rows}
+    return {row.id: _record(row) for row in rows}
 
 
 async def user_by_email(conn: AsyncConnection, email: str) -> UserRecord | None:
     row = (await conn.execute(select(*_COLUMNS).where(func.lower(users.c.email) == email.lower()))).first()
-    return UserRecord(*row) if row else None
+    return _record(row) if row else None
+
+
+async def email_taken(conn: AsyncConnection, email: str, *, except_id: int | None = None) -> bool:
+    query = exists().where(func.lower(users.c.email) == email.lower())
+    if except_id is not None:
+        query = query.where(users.c.id != except_id)
+    return bool(await conn.scalar(select(query)))
 
 
 async def create_user(conn: AsyncConnection, *, name: str, email: str, sales_seat: bool) -> int:
@@ -37,3 +60,87 @@ async def create_user(conn: AsyncConnection, *, name: str, email: str, sales_sea
     )
     user_id: int = result.scalar_one()
     return user_id
+
+
+async def update_user(conn: AsyncConnection, user_id: int, values: dict[str, Any]) -> UserRecord:
+    row = (
+        await conn.execute(update(users).where(users.c.id == user_id).values(**values).returning(*_COLUMNS))
+    ).one()
+    return _record(row)
+
+
+async def lock_user(conn: AsyncConnection, user_id: int) -> UserRecord | None:
+    row = (await conn.execute(select(*_COLUMNS).where(users.c.id == user_id).with_for_update())).first()
+    return _record(row) if row else None
+
+
+async def list_users(
+    conn: AsyncConnection,
+    *,
+    search: str | None,
+    team_id: int | None,
+    without_team: bool,
+    first: int,
+    after: Key | None,
+    with_total: bool,
+) -> Page[UserRecord]:
+    query = select(*_COLUMNS)
+    if search:
+        pattern = like_pattern(search)
+        query = query.where(or_(users.c.name.ilike(pattern), users.c.email.ilike(pattern)))
+    if team_id is not None:
+        query = query.where(users.c.id.in_(members_of(team_id, with_descendants=False)))
+    if without_team:
+        query = query.where(~exists().where(team_memberships.c.user_id == users.c.id))
+    return await fetch_page(
+        conn, query, USER_ORDER, first=first, after=after, with_total=with_total, convert=_record
+    )
+
+
+async def members_by_team(
+    conn: AsyncConnection,
+    team_ids: Sequence[int],
+    *,
+    with_descendants: bool,
+    first: int,
+    after: Key | None,
+    with_total: bool,
+) -> dict[int, Page[UserRecord]]:
+    def build(team: ColumnElement[Any]) -> tuple[Select[Any], Ordering]:
+        query = select(*_COLUMNS).where(users.c.id.in_(members_of(team, with_descendants=with_descendants)))
+        return query, USER_ORDER
+
+    return await fetch_pages(
+        conn, team_ids, build, first=first, after=after, with_total=with_total, convert=_record
+    )
+
+
+async def deal_columns(conn: AsyncConnection, user_id: int) -> list[str] | None:
+    stored = await conn.scalar(
+        select(user_preferences.c.deal_columns).where(user_preferences.c.user_id == user_id)
+    )
+    return list(stored) if stored is not None else None
+
+
+async def set_deal_columns(conn: AsyncConnection, user_id: int, columns: list[str]) -> None:
+    stmt = pg_insert(user_preferences).values(user_id=user_id, deal_columns=columns)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[user_preferences.c.user_id], set_={"deal_columns": columns}
+        )
+    )
+
+
+async def viewer_and_settings(
+    conn: AsyncConnection, user_id: int
+) -> tuple[UserRecord, CompanySettingsRecord] | None:
+    """A request's first read: the signed-in user with the company settings, in one statement."""
+    query = (
+        select(*_COLUMNS, company_settings.c.currency, company_settings.c.fiscal_year_start_month)
+        .select_from(users.join(company_settings, true()))  # the settings table has one row
+        .where(users.c.id == user_id)
+    )
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    return _record(row), CompanySettingsRecord(row.currency, row.fiscal_year_start_month)

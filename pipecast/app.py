@@ -13,12 +13,15 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from authz.access import Access
 from db.engine import create_engine
 from db.migrate import current_revision, ensure_current, head_revision
-from db.users import UserRecord, users_by_ids
+from db.pipelines import CompanySettingsRecord
+from db.users import UserRecord, viewer_and_settings
 from pipecast.auth import InvalidToken, bearer_token, user_id_from_token
 from pipecast.settings import Settings
 from resolvers.context import Context, Loaders
+from resolvers.pagination import cursor_key
 from schema import schema
 
 log = logging.getLogger("pipecast")
@@ -27,13 +30,25 @@ log = logging.getLogger("pipecast")
 class PipecastGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI app with Pipecast's Context; the viewer was authenticated before it runs."""
 
-    def __init__(self, engine: AsyncEngine, *, graphiql: bool) -> None:
+    def __init__(self, engine: AsyncEngine, *, graphiql: bool, secret: str) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=True)
         self.engine = engine
+        self.cursor_key = cursor_key(secret)
 
     async def get_context(self, request: Any, response: Any) -> Context:
-        viewer: UserRecord = request.scope["state"]["viewer"]
-        return Context(viewer=viewer, engine=self.engine, loaders=Loaders(self.engine))
+        viewer: UserRecord
+        settings: CompanySettingsRecord
+        viewer, settings = request.scope["state"]["viewer"]
+        loaders = Loaders(self.engine)
+        loaders.settings.prime(None, settings)
+        loaders.users_by_id.prime(viewer.id, viewer)
+        return Context(
+            viewer=viewer,
+            access=Access(viewer.id, self.engine),
+            engine=self.engine,
+            loaders=loaders,
+            cursor_key=self.cursor_key,
+        )
 
 
 class Authenticate:
@@ -63,13 +78,14 @@ class Authenticate:
             return
         await self.app(scope, receive, send)
 
-    async def viewer(self, authorization: str | None) -> UserRecord:
+    async def viewer(self, authorization: str | None) -> tuple[UserRecord, CompanySettingsRecord]:
+        """The viewer and the company settings, read in one statement."""
         user_id = user_id_from_token(bearer_token(authorization), self.secret)
         async with self.engine.connect() as conn:
-            user = (await users_by_ids(conn, [user_id])).get(user_id)
-        if user is None or not user.active:
+            found = await viewer_and_settings(conn, user_id)
+        if found is None or not found[0].active:
             raise InvalidToken("the token's user does not exist or is inactive")
-        return user
+        return found
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -79,7 +95,7 @@ def create_app(settings: Settings) -> Starlette:
     engine = create_engine(
         settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
     )
-    graphql = PipecastGraphQL(engine, graphiql=settings.graphiql_enabled)
+    graphql = PipecastGraphQL(engine, graphiql=settings.graphiql_enabled, secret=settings.jwt_secret)
     authenticated = Authenticate(graphql, settings.jwt_secret, engine, graphiql=settings.graphiql_enabled)
 
     @contextlib.asynccontextmanager

@@ -1,27 +1,88 @@
-"""The per-request Context: the viewer, the database and fresh DataLoaders."""
+"""The per-request Context: the viewer, their Access, the database and fresh DataLoaders."""
 
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.dataloader import DataLoader
 
-from db.users import UserRecord
-from resolvers.users import make_users_by_id_loader
+from authz.access import Access
+from authz.roles import roles_by_users
+from db.pagination import Page
+from db.pipelines import (
+    CompanySettingsRecord,
+    PipelineRecord,
+    StageRecord,
+    pipelines_by_ids,
+    read_company_settings,
+    stages_by_ids,
+    stages_by_pipeline_ids,
+)
+from db.teams import (
+    MembershipRecord,
+    TeamRecord,
+    children_by_parent,
+    manager_ids_by_team,
+    memberships_by_user,
+    teams_by_ids,
+)
+from db.users import UserRecord, users_by_ids
+from resolvers.loaders import keyed_loader
+
+
+async def _settings(conn: AsyncConnection, keys: Sequence[None]) -> dict[None, CompanySettingsRecord]:
+    return {None: await read_company_settings(conn)}
+
+
+PageFetch = Callable[[AsyncConnection, Sequence[int]], Awaitable[dict[int, Page[Any]]]]
 
 
 @dataclass
 class Loaders:
-    """DataLoaders built once per request; each batch runs on its own short connection."""
+    """DataLoaders named <Things>By<Key>, built once per request; each batch takes its own connection."""
 
     engine: AsyncEngine
     users_by_id: DataLoader[int, UserRecord | None] = field(init=False)
+    teams_by_id: DataLoader[int, TeamRecord | None] = field(init=False)
+    children_by_team: DataLoader[int, list[TeamRecord]] = field(init=False)
+    manager_ids_by_team: DataLoader[int, list[int]] = field(init=False)
+    memberships_by_user: DataLoader[int, list[MembershipRecord]] = field(init=False)
+    pipelines_by_id: DataLoader[int, PipelineRecord | None] = field(init=False)
+    stages_by_id: DataLoader[int, StageRecord | None] = field(init=False)
+    stages_by_pipeline: DataLoader[int, list[StageRecord]] = field(init=False)
+    settings: DataLoader[None, CompanySettingsRecord | None] = field(init=False)
+    roles_by_user: DataLoader[int, set[str]] = field(init=False)
+    _pages: dict[Hashable, DataLoader[int, Page[Any]]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.users_by_id = make_users_by_id_loader(self.engine)
+        self.users_by_id = keyed_loader(self.engine, users_by_ids, None)
+        self.teams_by_id = keyed_loader(self.engine, teams_by_ids, None)
+        self.children_by_team = keyed_loader(self.engine, children_by_parent, [])
+        self.manager_ids_by_team = keyed_loader(self.engine, manager_ids_by_team, [])
+        self.memberships_by_user = keyed_loader(self.engine, memberships_by_user, [])
+        self.pipelines_by_id = keyed_loader(self.engine, pipelines_by_ids, None)
+        self.stages_by_id = keyed_loader(self.engine, stages_by_ids, None)
+        self.stages_by_pipeline = keyed_loader(self.engine, stages_by_pipeline_ids, [])
+        self.settings = keyed_loader(self.engine, _settings, None)
+        self.roles_by_user = keyed_loader(self.engine, roles_by_users, set())
+
+    def pages(self, arguments: Hashable, fetch: PageFetch) -> DataLoader[int, Page[Any]]:
+        """A loader of one page per parent for one set of list arguments (one statement per batch)."""
+        loader = self._pages.get(arguments)
+        if loader is None:
+            loader = self._pages[arguments] = keyed_loader(self.engine, fetch, Page([], [], False, False, 0))
+        return loader
+
+    def prime_users(self, records: Sequence[UserRecord]) -> None:
+        for record in records:
+            self.users_by_id.prime(record.id, record)
 
 
 @dataclass
 class Context:
     viewer: UserRecord
+    access: Access
     engine: AsyncEngine
     loaders: Loaders
+    cursor_key: bytes

@@ -30,9 +30,3 @@ class BadUserInput(PublicError):
 
 class Conflict(PublicError):
     code = "CONFLICT"
-
-
-def is_public(error: GraphQLError) -> bool:
-    """Errors a client may see as they are: ours, and GraphQL's own validation errors."""
-    original = error.original_error
-    return original is None or isinstance(original, PublicError)

@@ -1,17 +1,158 @@
-"""Users: loaders and resolvers."""
+"""Users: reads, the directory mutations on users, and deal-column preferences."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-from strawberry.dataloader import DataLoader
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.users import UserRecord, users_by_ids
+from authz.roles import UnknownRole, assign_roles
+from db import users as db
+from db.pagination import Key, Page
+from db.teams import MembershipRecord
+from db.users import UserRecord
+from resolvers import validation as check
+from resolvers.common import found, require_admin, unique
+from resolvers.context import Context
+from resolvers.errors import BadUserInput, Conflict
+
+DEAL_COLUMNS = (
+    "name",
+    "owner",
+    "pipeline",
+    "stage",
+    "amount",
+    "currency",
+    "amountInCompanyCurrency",
+    "probability",
+    "weightedAmount",
+    "forecastCategory",
+    "closeDate",
+    "createdAt",
+    "updatedAt",
+    "nextStep",
+)
+DEFAULT_DEAL_COLUMNS = ("name", "owner", "stage", "amount", "closeDate", "forecastCategory")
 
 
-def make_users_by_id_loader(engine: AsyncEngine) -> DataLoader[int, UserRecord | None]:
-    async def load(ids: Sequence[int]) -> list[UserRecord | None]:
-        async with engine.connect() as conn:
-            found = await users_by_ids(conn, ids)
-        return [found.get(user_id) for user_id in ids]
+async def users_by_ids(context: Context, ids: Iterable[int]) -> list[UserRecord | None]:
+    return list(await context.loaders.users_by_id.load_many(list(ids)))
 
-    return DataLoader(load_fn=load)
+
+async def user(context: Context, user_id: int) -> UserRecord | None:
+    return await context.loaders.users_by_id.load(user_id)
+
+
+async def users_page(
+    context: Context,
+    *,
+    search: str | None,
+    team_id: int | None,
+    without_team: bool,
+    first: int,
+    after: Key | None,
+    with_total: bool,
+) -> Page[UserRecord]:
+    async with context.engine.connect() as conn:
+        page = await db.list_users(
+            conn,
+            search=search.strip() if search else None,
+            team_id=team_id,
+            without_team=without_team,
+            first=first,
+            after=after,
+            with_total=with_total,
+        )
+    context.loaders.prime_users(page.items)
+    return page
+
+
+async def members_page(
+    context: Context, team_id: int, *, with_descendants: bool, first: int, after: Key | None, with_total: bool
+) -> Page[UserRecord]:
+    async def fetch(conn: AsyncConnection, team_ids: Sequence[int]) -> dict[int, Page[UserRecord]]:
+        pages = await db.members_by_team(
+            conn, team_ids, with_descendants=with_descendants, first=first, after=after, with_total=with_total
+        )
+        for page in pages.values():
+            context.loaders.prime_users(page.items)
+        return pages
+
+    loader = context.loaders.pages(("members", with_descendants, first, after, with_total), fetch)
+    page: Page[UserRecord] = await loader.load(team_id)
+    return page
+
+
+async def memberships(context: Context, user_id: int) -> list[MembershipRecord]:
+    return await context.loaders.memberships_by_user.load(user_id)
+
+
+async def primary_team_id(context: Context, user_id: int) -> int | None:
+    return next((m.team_id for m in await memberships(context, user_id) if m.is_primary), None)
+
+
+async def create_user(
+    context: Context, *, name: str, email: str, sales_seat: bool, roles: Sequence[str]
+) -> UserRecord:
+    await require_admin(context, "createUser")
+    name, email = check.name(name), check.email(email)
+    async with context.engine.begin() as conn:
+        if await db.email_taken(conn, email):
+            raise Conflict(f"a user with email {email} already exists")
+        user_id = await db.create_user(conn, name=name, email=email, sales_seat=sales_seat)
+        try:
+            await assign_roles(conn, user_id, unique(roles))
+        except UnknownRole as exc:
+            raise BadUserInput(f"roles: {exc}") from None
+        return (await db.users_by_ids(conn, [user_id]))[user_id]
+
+
+async def update_user(
+    context: Context,
+    user_id: int,
+    *,
+    name: str | None,
+    email: str | None,
+    active: bool | None,
+    sales_seat: bool | None,
+) -> UserRecord:
+    await require_admin(context, "updateUser")
+    values: dict[str, object] = {}
+    if name is not None:
+        values["name"] = check.name(name)
+    if email is not None:
+        values["email"] = check.email(email)
+    if active is not None:
+        values["active"] = active
+    if sales_seat is not None:
+        values["sales_seat"] = sales_seat
+    async with context.engine.begin() as conn:
+        current = found(await db.lock_user(conn, user_id), "User", user_id)
+        if "email" in values and await db.email_taken(conn, str(values["email"]), except_id=user_id):
+            raise Conflict(f"a user with email {values['email']} already exists")
+        if active is False and user_id == context.viewer.id:
+            raise BadUserInput("you cannot deactivate yourself")
+        return await db.update_user(conn, user_id, values) if values else current
+
+
+async def deal_columns(context: Context) -> list[str]:
+    async with context.engine.connect() as conn:
+        stored = await db.deal_columns(conn, context.viewer.id)
+    return list(DEFAULT_DEAL_COLUMNS) if stored is None else stored
+
+
+async def set_deal_columns(context: Context, columns: Sequence[str]) -> list[str]:
+    unknown = [c for c in columns if c not in DEAL_COLUMNS]
+    if unknown:
+        raise BadUserInput(
+            f"columns: {unknown[0]!r} is not a deal column; accepted: {', '.join(DEAL_COLUMNS)}"
+        )
+    if len(set(columns)) != len(columns):
+        raise BadUserInput("columns: each column may appear once")
+    async with context.engine.begin() as conn:
+        await db.set_deal_columns(conn, context.viewer.id, list(columns))
+    return list(columns)
+
+
+async def roles_of(context: Context, user_id: int) -> set[str]:
+    if user_id == context.viewer.id:
+        return await context.access.roles()
+    return await context.loaders.roles_by_user.load(user_id)

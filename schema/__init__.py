@@ -1,24 +1,50 @@
 """The GraphQL surface, assembled from the per-domain query and mutation classes."""
 
+from typing import Any
+
 import strawberry
-from strawberry.extensions import MaskErrors
+from strawberry import relay
 from strawberry.schema.config import StrawberryConfig
 
-from resolvers.errors import is_public
-from schema.users import User, UserQuery
+from resolvers.context import Context
+from schema import ids
+from schema.deals import Deal, DealMutation, DealQuery
+from schema.errors import PipecastErrors
+from schema.pipelines import Pipeline, PipelineMutation, PipelineQuery, Stage
+from schema.scalars import SCALAR_MAP
+from schema.teams import Team, TeamMutation, TeamQuery
+from schema.users import User, UserMutation, UserQuery
+
+NODE_TYPES: dict[str, Any] = {t.__name__: t for t in (User, Team, Pipeline, Stage, Deal)}
 
 
 @strawberry.type
-class Query(UserQuery):
+class Query(UserQuery, TeamQuery, PipelineQuery, DealQuery):
+    @strawberry.field(description="Any object by its global ID; null when it does not exist or is hidden.")
+    async def node(self, info: strawberry.Info[Context], id: strawberry.ID) -> relay.Node | None:
+        parts = ids.split(id)
+        if parts is None:
+            ids.decode(id, "Node")  # raises BAD_USER_INPUT
+            return None
+        node_type = NODE_TYPES.get(parts[0])
+        if node_type is None:
+            return None
+        [found] = await node_type.resolve_nodes(info=info, node_ids=[str(parts[1])])
+        return found  # type: ignore[no-any-return]
+
+
+@strawberry.type
+class Mutation(UserMutation, TeamMutation, PipelineMutation, DealMutation):
     pass
 
 
 def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
-        types=[User],
-        config=StrawberryConfig(disable_field_suggestions=True),
-        extensions=[lambda: MaskErrors(should_mask_error=lambda error: not is_public(error))],
+        mutation=Mutation,
+        types=list(NODE_TYPES.values()),
+        config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALAR_MAP),
+        extensions=[PipecastErrors],
     )
 
 

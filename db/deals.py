@@ -1,0 +1,362 @@
+"""Deals and their history.
+
+The numbers a deal shows are derived in SQL, so lists, nested fields and aggregates share one definition
+(DOMAIN.md §2): the rate (frozen when the deal closed, else 1 in the company currency, else the rate in
+force today), the amount in company currency, the probability (the deal's override, else its stage's),
+the weighted amount and the forecast category (WON → CLOSED_WON, LOST → NOT_FORECASTED, else the manual
+choice, else the stage's mapping).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.pagination import Key, Ordering, Page, fetch_page, fetch_pages
+from db.tables import company_settings, deal_changes, deals, exchange_rates, stages
+from db.teams import members_of
+from db.users import like_pattern
+
+rates_in_force = (
+    select(exchange_rates.c.currency, exchange_rates.c.rate)
+    .where(exchange_rates.c.valid_from <= func.current_date())
+    .ext(distinct_on(exchange_rates.c.currency))
+    .order_by(exchange_rates.c.currency, exchange_rates.c.valid_from.desc())
+    .subquery("rates_in_force")
+)
+company_currency = select(company_settings.c.currency).scalar_subquery()
+
+rate = case(
+    (deals.c.frozen_rate.is_not(None), deals.c.frozen_rate),
+    (deals.c.currency == company_currency, literal(Decimal(1))),
+    else_=rates_in_force.c.rate,
+)
+amount_c = deals.c.amount * rate
+probability = func.coalesce(deals.c.probability, stages.c.probability)
+weighted_amount = amount_c * probability
+category = case(
+    (stages.c.state == "WON", literal("CLOSED_WON")),
+    (stages.c.state == "LOST", literal("NOT_FORECASTED")),
+    else_=func.coalesce(deals.c.forecast_category, stages.c.forecast_category),
+)
+category_is_manual = and_(stages.c.state == "OPEN", deals.c.forecast_category.is_not(None))
+
+DEALS = deals.join(stages, stages.c.id == deals.c.stage_id).outerjoin(
+    rates_in_force, rates_in_force.c.currency == deals.c.currency
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DealRecord:
+    id: int
+    name: str
+    owner_id: int | None
+    pipeline_id: int
+    stage_id: int
+    amount: Decimal
+    currency: str
+    amount_c: Decimal
+    probability: Decimal
+    weighted_amount: Decimal
+    forecast_category: str
+    forecast_category_is_manual: bool
+    close_date: date
+    created_at: datetime
+    updated_at: datetime
+    next_step: str | None
+    version: int
+
+
+_COLUMNS = (
+    deals.c.id,
+    deals.c.name,
+    deals.c.owner_id,
+    deals.c.pipeline_id,
+    deals.c.stage_id,
+    deals.c.amount,
+    deals.c.currency,
+    amount_c.label("amount_c"),
+    probability.label("probability"),
+    weighted_amount.label("weighted_amount"),
+    category.label("forecast_category"),
+    category_is_manual.label("forecast_category_is_manual"),
+    deals.c.close_date,
+    deals.c.created_at,
+    deals.c.updated_at,
+    deals.c.next_step,
+    deals.c.version,
+)
+
+
+def _record(row: Row[Any]) -> DealRecord:
+    return DealRecord(*(row._mapping[c.name] for c in _COLUMNS))
+
+
+def deal_select() -> Select[Any]:
+    return select(*_COLUMNS).select_from(DEALS)
+
+
+ORDERINGS = {
+    "CLOSE_DATE_ASC": Ordering("CLOSE_DATE_ASC", (deals.c.close_date, deals.c.id)),
+    "CLOSE_DATE_DESC": Ordering("CLOSE_DATE_DESC", (deals.c.close_date, deals.c.id), descending=True),
+    "AMOUNT_ASC": Ordering("AMOUNT_ASC", (amount_c, deals.c.id)),
+    "AMOUNT_DESC": Ordering("AMOUNT_DESC", (amount_c, deals.c.id), descending=True),
+    "NAME_ASC": Ordering("NAME_ASC", (deals.c.name, deals.c.id)),
+    "UPDATED_DESC": Ordering("UPDATED_DESC", (deals.c.updated_at, deals.c.id), descending=True),
+}
+
+
+@dataclass(frozen=True)
+class DealFilter:
+    """DealFilter of the API with IDs decoded and the period turned into a close-date range."""
+
+    pipeline_id: int | None = None
+    close_from: date | None = None
+    close_to: date | None = None
+    stage_ids: tuple[int, ...] | None = None
+    categories: tuple[str, ...] | None = None
+    owner_ids: tuple[int, ...] | None = None
+    team_id: int | None = None
+    state: str | None = None
+    search: str | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = []
+        if self.pipeline_id is not None:
+            found.append(deals.c.pipeline_id == self.pipeline_id)
+        if self.close_from is not None:
+            found.append(deals.c.close_date >= self.close_from)
+        if self.close_to is not None:
+            found.append(deals.c.close_date <= self.close_to)
+        if self.stage_ids is not None:
+            found.append(deals.c.stage_id.in_(self.stage_ids))
+        if self.categories is not None:
+            found.append(category.in_(self.categories))
+        if self.owner_ids is not None:
+            found.append(deals.c.owner_id.in_(self.owner_ids))
+        if self.team_id is not None:
+            found.append(deals.c.owner_id.in_(members_of(self.team_id, with_descendants=True)))
+        if self.state is not None:
+            found.append(stages.c.state == self.state)
+        if self.search:
+            found.append(deals.c.name.ilike(like_pattern(self.search)))
+        return found
+
+
+def _filtered(where: DealFilter, visible: ColumnElement[bool] | None) -> Select[Any]:
+    conditions = where.conditions() + ([visible] if visible is not None else [])
+    return deal_select().where(*conditions)
+
+
+async def deals_by_ids(
+    conn: AsyncConnection, ids: Sequence[int], visible: ColumnElement[bool] | None = None
+) -> dict[int, DealRecord]:
+    query = deal_select().where(deals.c.id.in_(list(ids)))
+    if visible is not None:
+        query = query.where(visible)
+    return {row.id: _record(row) for row in await conn.execute(query)}
+
+
+async def list_deals(
+    conn: AsyncConnection,
+    where: DealFilter,
+    *,
+    visible: ColumnElement[bool] | None,
+    order: str,
+    first: int,
+    after: Key | None,
+    with_total: bool,
+) -> Page[DealRecord]:
+    return await fetch_page(
+        conn,
+        _filtered(where, visible),
+        ORDERINGS[order],
+        first=first,
+        after=after,
+        with_total=with_total,
+        convert=_record,
+    )
+
+
+async def deals_by_parent(
+    conn: AsyncConnection,
+    parents: Sequence[int],
+    parent_kind: str,
+    where: DealFilter,
+    *,
+    visible: ColumnElement[bool] | None,
+    order: str,
+    first: int,
+    after: Key | None,
+    with_total: bool,
+) -> dict[int, Page[DealRecord]]:
+    """The deals of many owners (`parent_kind` "owner") or teams with their descendants ("team")."""
+
+    def build(parent: ColumnElement[Any]) -> tuple[Select[Any], Ordering]:
+        query = _filtered(where, visible)
+        if parent_kind == "owner":
+            query = query.where(deals.c.owner_id == parent)
+        else:
+            query = query.where(deals.c.owner_id.in_(members_of(parent, with_descendants=True)))
+        return query, ORDERINGS[order]
+
+    return await fetch_pages(
+        conn, parents, build, first=first, after=after, with_total=with_total, convert=_record
+    )
+
+
+# Writes
+
+
+@dataclass(frozen=True, slots=True)
+class LockedDeal:
+    """A deal's stored columns, locked for update."""
+
+    id: int
+    name: str
+    owner_id: int | None
+    pipeline_id: int
+    stage_id: int
+    amount: Decimal
+    currency: str
+    frozen_rate: Decimal | None
+    close_date: date
+    forecast_category: str | None
+    probability: Decimal | None
+    next_step: str | None
+    version: int
+
+
+_STORED = (
+    deals.c.id,
+    deals.c.name,
+    deals.c.owner_id,
+    deals.c.pipeline_id,
+    deals.c.stage_id,
+    deals.c.amount,
+    deals.c.currency,
+    deals.c.frozen_rate,
+    deals.c.close_date,
+    deals.c.forecast_category,
+    deals.c.probability,
+    deals.c.next_step,
+    deals.c.version,
+)
+
+
+async def lock_deal(
+    conn: AsyncConnection, deal_id: int, visible: ColumnElement[bool] | None = None
+) -> LockedDeal | None:
+    query = select(*_STORED).select_from(DEALS).where(deals.c.id == deal_id)
+    if visible is not None:
+        query = query.where(visible)
+    row = (await conn.execute(query.with_for_update(of=deals))).first()
+    return LockedDeal(**row._asdict()) if row else None
+
+
+async def rate_in_force(conn: AsyncConnection, currency: str) -> Decimal | None:
+    """Today's rate from `currency` to the company currency (1 for the company currency itself)."""
+    query = select(
+        case(
+            (literal(currency) == company_currency, literal(Decimal(1))),
+            else_=select(rates_in_force.c.rate)
+            .where(rates_in_force.c.currency == currency)
+            .scalar_subquery(),
+        )
+    )
+    value: Decimal | None = await conn.scalar(query)
+    return value
+
+
+async def insert_deal(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    deal_id: int = (await conn.execute(insert(deals).values(**values).returning(deals.c.id))).scalar_one()
+    return deal_id
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    field: str
+    old: str | None
+    new: str | None
+
+
+async def update_deal(
+    conn: AsyncConnection, deal_id: int, values: dict[str, Any], changes: Sequence[Change], actor_id: int
+) -> None:
+    """Store the new values, bump the version and append one history row per changed field."""
+    await conn.execute(
+        update(deals)
+        .where(deals.c.id == deal_id)
+        .values(**values, version=deals.c.version + 1, updated_at=func.now())
+    )
+    if changes:
+        await conn.execute(
+            insert(deal_changes),
+            [
+                {
+                    "deal_id": deal_id,
+                    "actor_id": actor_id,
+                    "field": c.field,
+                    "old_value": c.old,
+                    "new_value": c.new,
+                }
+                for c in changes
+            ],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DealChangeRecord:
+    id: int
+    deal_id: int
+    at: datetime
+    actor_id: int | None
+    field: str
+    old_value: str | None
+    new_value: str | None
+
+
+HISTORY_ORDER = Ordering("NEWEST_FIRST", (deal_changes.c.at, deal_changes.c.id), descending=True)
+
+
+async def history_by_deal(
+    conn: AsyncConnection, deal_ids: Sequence[int], *, first: int, after: Key | None, with_total: bool
+) -> dict[int, Page[DealChangeRecord]]:
+    columns = (
+        deal_changes.c.id,
+        deal_changes.c.deal_id,
+        deal_changes.c.at,
+        deal_changes.c.actor_id,
+        deal_changes.c.field,
+        deal_changes.c.old_value,
+        deal_changes.c.new_value,
+    )
+
+    def build(parent: ColumnElement[Any]) -> tuple[Select[Any], Ordering]:
+        return select(*columns).where(deal_changes.c.deal_id == parent), HISTORY_ORDER
+
+    return await fetch_pages(
+        conn,
+        deal_ids,
+        build,
+        first=first,
+        after=after,
+        with_total=with_total,
+        convert=lambda row: DealChangeRecord(*(row._mapping[c.name] for c in columns)),
+    )

@@ -1,0 +1,131 @@
+"""Keyset pagination: one statement for a page (with the total when asked), or for the pages of many parents.
+
+An `Ordering` is a list of sort expressions ending in a unique key, all in one direction. A page asks for
+`first + 1` rows after a key, so `has_next` needs no second statement. Parents' pages come from one
+LATERAL statement over the parent keys; their totals, when asked, from one more.
+"""
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ARRAY, BigInteger, ColumnElement, Row, Select, func, literal, select, true, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+R = TypeVar("R")
+P = TypeVar("P", bound=Hashable)
+
+Key = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Ordering:
+    name: str
+    columns: tuple[ColumnElement[Any], ...]
+    descending: bool = False
+
+    def after(self, key: Key) -> ColumnElement[bool]:
+        current, cursor = tuple_(*self.columns), tuple_(*(literal(v) for v in key))
+        return current < cursor if self.descending else current > cursor
+
+    def clauses(self) -> list[ColumnElement[Any]]:
+        return [c.desc() if self.descending else c.asc() for c in self.columns]
+
+
+@dataclass
+class Page(Generic[R]):
+    items: list[R]
+    keys: list[Key]
+    has_next: bool
+    has_previous: bool
+    total: int | None = None
+    after: Key | None = field(default=None, repr=False)
+
+
+def _key_labels(ordering: Ordering) -> list[ColumnElement[Any]]:
+    return [c.label(f"_k{i}") for i, c in enumerate(ordering.columns)]
+
+
+def _page(
+    rows: Sequence[Row[Any]], first: int, after: Key | None, convert: Callable[[Row[Any]], R], width: int
+) -> Page[R]:
+    kept = rows[:first]
+    return Page(
+        items=[convert(row) for row in kept],
+        keys=[tuple(row._mapping[f"_k{i}"] for i in range(width)) for row in kept],
+        has_next=len(rows) > first,
+        has_previous=after is not None,
+        after=after,
+    )
+
+
+async def fetch_page(
+    conn: AsyncConnection,
+    query: Select[Any],
+    ordering: Ordering,
+    *,
+    first: int,
+    after: Key | None,
+    with_total: bool,
+    convert: Callable[[Row[Any]], R],
+) -> Page[R]:
+    """One page of `query` (its WHERE holds the filters); the total is computed in the same statement."""
+    stmt = query.add_columns(*_key_labels(ordering))
+    if with_total:
+        total = _counting(query).scalar_subquery()
+        stmt = stmt.add_columns(total.label("_total"))
+    if after is not None:
+        stmt = stmt.where(ordering.after(after))
+    rows = (await conn.execute(stmt.order_by(*ordering.clauses()).limit(first + 1))).all()
+    page = _page(rows, first, after, convert, len(ordering.columns))
+    if with_total:
+        page.total = rows[0]._mapping["_total"] if rows else await _count(conn, query)
+    return page
+
+
+def _counting(query: Select[Any]) -> Select[Any]:
+    """The same FROM and WHERE, counting rows (queries here never use DISTINCT or GROUP BY)."""
+    return query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
+
+
+async def _count(conn: AsyncConnection, query: Select[Any]) -> int:
+    return int(await conn.scalar(_counting(query)) or 0)
+
+
+async def fetch_pages(
+    conn: AsyncConnection,
+    parents: Sequence[P],
+    build: Callable[[ColumnElement[Any]], tuple[Select[Any], Ordering]],
+    *,
+    first: int,
+    after: Key | None,
+    with_total: bool,
+    convert: Callable[[Row[Any]], R],
+) -> dict[P, Page[R]]:
+    """The page of every parent in one LATERAL statement (and their totals in one more, when asked).
+
+    `build(parent)` returns the query and ordering for one parent, given the parent key as a column.
+    """
+    keys = (
+        func.unnest(literal(list(parents), ARRAY(BigInteger)))
+        .table_valued("parent")
+        .render_derived("parents")
+    )
+    query, ordering = build(keys.c.parent)
+    inner = query.add_columns(*_key_labels(ordering))
+    if after is not None:
+        inner = inner.where(ordering.after(after))
+    lateral = inner.order_by(*ordering.clauses()).limit(first + 1).lateral("page")
+    stmt = select(keys.c.parent, lateral).select_from(keys.join(lateral, true()))
+    grouped: dict[Any, list[Row[Any]]] = {parent: [] for parent in parents}
+    for row in await conn.execute(stmt):
+        grouped[row.parent].append(row)
+    pages = {
+        parent: _page(rows, first, after, convert, len(ordering.columns)) for parent, rows in grouped.items()
+    }
+    if with_total:
+        counted = _counting(query).scalar_subquery()
+        totals = dict((await conn.execute(select(keys.c.parent, counted.label("total")))).tuples().all())
+        for parent, page in pages.items():
+            page.total = int(totals.get(parent, 0))
+    return pages

@@ -1,0 +1,170 @@
+"""Teams, the team tree and memberships."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import CTE, ColumnElement, Select, and_, delete, exists, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.pagination import Key, Ordering, Page, fetch_page
+from db.tables import team_memberships, teams, users
+
+
+@dataclass(frozen=True, slots=True)
+class TeamRecord:
+    id: int
+    name: str
+    parent_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRecord:
+    team_id: int
+    user_id: int
+    role: str
+    is_primary: bool
+
+
+_TEAM = (teams.c.id, teams.c.name, teams.c.parent_id)
+_MEMBERSHIP = (
+    team_memberships.c.team_id,
+    team_memberships.c.user_id,
+    team_memberships.c.role,
+    team_memberships.c.is_primary,
+)
+TEAM_ORDER = Ordering("NAME_ASC", (teams.c.name, teams.c.id))
+
+
+def team_closure() -> CTE:
+    """(ancestor, team) for every team and each of its descendants, itself included."""
+    seed = select(teams.c.id.label("ancestor"), teams.c.id.label("team")).cte("team_closure", recursive=True)
+    step = select(seed.c.ancestor, teams.c.id).join(teams, teams.c.parent_id == seed.c.team)
+    return seed.union_all(step)
+
+
+def members_of(team: ColumnElement[Any] | int, *, with_descendants: bool) -> Select[Any]:
+    """The user ids with a membership (primary or extra) in the team, or in it and its descendants."""
+    team_expr = literal(team) if isinstance(team, int) else team
+    if not with_descendants:
+        return select(team_memberships.c.user_id).where(team_memberships.c.team_id == team_expr)
+    closure = team_closure()
+    return (
+        select(team_memberships.c.user_id)
+        .join(closure, closure.c.team == team_memberships.c.team_id)
+        .where(closure.c.ancestor == team_expr)
+    )
+
+
+async def teams_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, TeamRecord]:
+    rows = await conn.execute(select(*_TEAM).where(teams.c.id.in_(list(ids))))
+    return {row.id: TeamRecord(row.id, row.name, row.parent_id) for row in rows}
+
+
+async def children_by_parent(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[TeamRecord]]:
+    found: dict[int, list[TeamRecord]] = {i: [] for i in ids}
+    rows = await conn.execute(
+        select(*_TEAM).where(teams.c.parent_id.in_(list(ids))).order_by(teams.c.name, teams.c.id)
+    )
+    for row in rows:
+        found[row.parent_id].append(TeamRecord(row.id, row.name, row.parent_id))
+    return found
+
+
+async def memberships_by_user(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[MembershipRecord]]:
+    found: dict[int, list[MembershipRecord]] = {i: [] for i in ids}
+    query = (
+        select(*_MEMBERSHIP)
+        .join(teams, teams.c.id == team_memberships.c.team_id)
+        .where(team_memberships.c.user_id.in_(list(ids)))
+        .order_by(team_memberships.c.is_primary.desc(), teams.c.name, teams.c.id)
+    )
+    for row in await conn.execute(query):
+        found[row.user_id].append(MembershipRecord(*row))
+    return found
+
+
+async def manager_ids_by_team(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[int]]:
+    found: dict[int, list[int]] = {i: [] for i in ids}
+    query = (
+        select(team_memberships.c.team_id, team_memberships.c.user_id)
+        .join(users, users.c.id == team_memberships.c.user_id)
+        .where(team_memberships.c.team_id.in_(list(ids)), team_memberships.c.role == "MANAGER")
+        .order_by(users.c.name, users.c.id)
+    )
+    for row in await conn.execute(query):
+        found[row.team_id].append(row.user_id)
+    return found
+
+
+async def list_teams(
+    conn: AsyncConnection, *, roots_only: bool, first: int, after: Key | None, with_total: bool
+) -> Page[TeamRecord]:
+    query = select(*_TEAM)
+    if roots_only:
+        query = query.where(teams.c.parent_id.is_(None))
+    return await fetch_page(
+        conn,
+        query,
+        TEAM_ORDER,
+        first=first,
+        after=after,
+        with_total=with_total,
+        convert=lambda r: TeamRecord(r.id, r.name, r.parent_id),
+    )
+
+
+async def create_team(conn: AsyncConnection, *, name: str, parent_id: int | None) -> TeamRecord:
+    row = (await conn.execute(insert(teams).values(name=name, parent_id=parent_id).returning(*_TEAM))).one()
+    return TeamRecord(row.id, row.name, row.parent_id)
+
+
+async def is_in_subtree(conn: AsyncConnection, team_id: int, candidate: int) -> bool:
+    """Whether `candidate` is `team_id` or one of its descendants."""
+    closure = team_closure()
+    query = select(exists().where(closure.c.ancestor == team_id, closure.c.team == candidate))
+    return bool(await conn.scalar(query))
+
+
+async def update_team(conn: AsyncConnection, team_id: int, values: dict[str, Any]) -> TeamRecord:
+    row = (
+        await conn.execute(update(teams).where(teams.c.id == team_id).values(**values).returning(*_TEAM))
+    ).one()
+    return TeamRecord(row.id, row.name, row.parent_id)
+
+
+async def lock_team(conn: AsyncConnection, team_id: int) -> TeamRecord | None:
+    row = (await conn.execute(select(*_TEAM).where(teams.c.id == team_id).with_for_update())).first()
+    return TeamRecord(row.id, row.name, row.parent_id) if row else None
+
+
+async def primary_team_of(conn: AsyncConnection, user_id: int) -> int | None:
+    query = select(team_memberships.c.team_id).where(
+        team_memberships.c.user_id == user_id, team_memberships.c.is_primary
+    )
+    return await conn.scalar(query)
+
+
+async def set_membership(conn: AsyncConnection, membership: MembershipRecord) -> MembershipRecord:
+    stmt = pg_insert(team_memberships).values(
+        team_id=membership.team_id,
+        user_id=membership.user_id,
+        role=membership.role,
+        is_primary=membership.is_primary,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[team_memberships.c.team_id, team_memberships.c.user_id],
+        set_={"role": stmt.excluded.role, "is_primary": stmt.excluded.is_primary},
+    )
+    row = (await conn.execute(stmt.returning(*_MEMBERSHIP))).one()
+    return MembershipRecord(*row)
+
+
+async def remove_membership(conn: AsyncConnection, team_id: int, user_id: int) -> bool:
+    result = await conn.execute(
+        delete(team_memberships).where(
+            and_(team_memberships.c.team_id == team_id, team_memberships.c.user_id == user_id)
+        )
+    )
+    return bool(result.rowcount)

@@ -1,0 +1,25 @@
+"""Building DataLoaders: each batch runs on its own short connection from the pool."""
+
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from strawberry.dataloader import DataLoader
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+def keyed_loader(
+    engine: AsyncEngine,
+    fetch: Callable[[AsyncConnection, Sequence[K]], Awaitable[Mapping[K, V]]],
+    default: V,
+) -> DataLoader[K, V]:
+    """A loader over `fetch(conn, keys) -> {key: value}`; keys it does not return get `default`."""
+
+    async def load(keys: Sequence[K]) -> list[V]:
+        async with engine.connect() as conn:
+            found = await fetch(conn, keys)
+        return [found.get(key, default) for key in keys]
+
+    return DataLoader(load_fn=load)

@@ -1,0 +1,82 @@
+"""Relay connections with keyset cursors and totalCount."""
+
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from graphql import FieldNode, FragmentSpreadNode, GraphQLResolveInfo, InlineFragmentNode, SelectionSetNode
+
+from db.pagination import Key, Page
+from resolvers.context import Context
+from resolvers.pagination import decode_cursor, encode_cursor, page_size
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@strawberry.type(description="Where a page sits in its list.")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type(description="One item of a list, with the cursor to continue after it.")
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type(description="A page of a list: pass `pageInfo.endCursor` as `after` for the next one.")
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+    total_count: int = strawberry.field(description="The number of items in the whole list.")
+
+
+C = TypeVar("C", bound=Connection[Any])
+
+
+def connection(cls: type[C], context: Context, page: Page[R], ordering: str, node: Callable[[R], Any]) -> C:
+    """A page as a connection of `cls` (a concrete subclass such as UserConnection)."""
+    cursors = [encode_cursor(context.cursor_key, ordering, key) for key in page.keys]
+    return cls(
+        edges=[Edge(cursor=c, node=node(item)) for c, item in zip(cursors, page.items, strict=True)],
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=cursors[0] if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
+        ),
+        total_count=page.total if page.total is not None else -1,
+    )
+
+
+def arguments(
+    info: strawberry.Info[Context], first: int | None, after: str | None, ordering: str
+) -> dict[str, Any]:
+    """The page arguments for a resolver: size, the key after which to start, and whether to count."""
+    return {
+        "first": page_size(first),
+        "after": decode_cursor(info.context.cursor_key, after, ordering),
+        "with_total": wants(info._raw_info, "totalCount"),
+    }
+
+
+def wants(info: GraphQLResolveInfo[Any], name: str) -> bool:
+    """Whether the current field's selection asks for `name` (through fragments too)."""
+
+    def walk(selections: SelectionSetNode | None) -> Iterable[str]:
+        for selection in selections.selections if selections else ():
+            if isinstance(selection, FieldNode):
+                yield selection.name.value
+            elif isinstance(selection, InlineFragmentNode):
+                yield from walk(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                yield from walk(info.fragments[selection.name.value].selection_set)
+
+    return any(name in walk(field.selection_set) for field in info.field_nodes)
+
+
+__all__ = ["Connection", "Edge", "Key", "PageInfo", "arguments", "connection"]

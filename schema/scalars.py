@@ -1,0 +1,50 @@
+"""The custom scalars of the contract: Period and an exact Decimal (Date and DateTime are Strawberry's)."""
+
+import decimal
+from typing import Any
+
+from strawberry.types.scalar import ScalarDefinition
+
+from db.periods import Period, PeriodError, parse_period
+from resolvers.errors import BadUserInput
+
+
+def _parse_period(value: Any) -> Period:
+    try:
+        return parse_period(value)
+    except PeriodError as exc:
+        raise BadUserInput(str(exc)) from None
+
+
+PeriodScalar = ScalarDefinition(
+    name="Period",
+    description='A forecast period: "2026-11" for a month, "2026-Q4" for a fiscal quarter.',
+    specified_by_url=None,
+    serialize=lambda period: period.key,
+    parse_value=_parse_period,
+    parse_literal=None,
+)
+
+
+def _parse_decimal(value: Any) -> decimal.Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BadUserInput(f'{value!r} is not a decimal number: send a string such as "1250.00"')
+    try:
+        number = decimal.Decimal(str(value).strip())
+    except decimal.InvalidOperation:
+        raise BadUserInput(f'{value!r} is not a decimal number: send a string such as "1250.00"') from None
+    if not number.is_finite():
+        raise BadUserInput(f"{value!r} is not a finite number")
+    return number
+
+
+DecimalScalar = ScalarDefinition(
+    name="Decimal",
+    description='An exact decimal number, serialized as a string such as "1250.00".',
+    specified_by_url=None,
+    serialize=str,
+    parse_value=_parse_decimal,
+    parse_literal=None,
+)
+
+SCALAR_MAP: dict[object, ScalarDefinition] = {decimal.Decimal: DecimalScalar, Period: PeriodScalar}
