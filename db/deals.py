@@ -113,12 +113,12 @@ def deal_select() -> Select[Any]:
 
 
 ORDERINGS = {
-    "CLOSE_DATE_ASC": Ordering("CLOSE_DATE_ASC", (deals.c.close_date, deals.c.id)),
-    "CLOSE_DATE_DESC": Ordering("CLOSE_DATE_DESC", (deals.c.close_date, deals.c.id), descending=True),
-    "AMOUNT_ASC": Ordering("AMOUNT_ASC", (amount_c, deals.c.id)),
-    "AMOUNT_DESC": Ordering("AMOUNT_DESC", (amount_c, deals.c.id), descending=True),
-    "NAME_ASC": Ordering("NAME_ASC", (deals.c.name, deals.c.id)),
-    "UPDATED_DESC": Ordering("UPDATED_DESC", (deals.c.updated_at, deals.c.id), descending=True),
+    "CLOSE_DATE_ASC": Ordering("deals.CLOSE_DATE_ASC", (deals.c.close_date, deals.c.id)),
+    "CLOSE_DATE_DESC": Ordering("deals.CLOSE_DATE_DESC", (deals.c.close_date, deals.c.id), descending=True),
+    "AMOUNT_ASC": Ordering("deals.AMOUNT_ASC", (amount_c, deals.c.id)),
+    "AMOUNT_DESC": Ordering("deals.AMOUNT_DESC", (amount_c, deals.c.id), descending=True),
+    "NAME_ASC": Ordering("deals.NAME_ASC", (deals.c.name, deals.c.id)),
+    "UPDATED_DESC": Ordering("deals.UPDATED_DESC", (deals.c.updated_at, deals.c.id), descending=True),
 }
 
 
@@ -332,7 +332,7 @@ class DealChangeRecord:
     new_value: str | None
 
 
-HISTORY_ORDER = Ordering("NEWEST_FIRST", (deal_changes.c.at, deal_changes.c.id), descending=True)
+HISTORY_ORDER = Ordering("history.NEWEST_FIRST", (deal_changes.c.at, deal_changes.c.id), descending=True)
 
 
 async def history_by_deal(

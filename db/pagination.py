@@ -125,7 +125,9 @@ async def fetch_pages(
     }
     if with_total:
         counted = _counting(query).scalar_subquery()
-        totals = dict((await conn.execute(select(keys.c.parent, counted.label("total")))).tuples().all())
+        totals = {
+            row.parent: row.total for row in await conn.execute(select(keys.c.parent, counted.label("total")))
+        }
         for parent, page in pages.items():
             page.total = int(totals.get(parent, 0))
     return pages

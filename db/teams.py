@@ -34,7 +34,7 @@ _MEMBERSHIP = (
     team_memberships.c.role,
     team_memberships.c.is_primary,
 )
-TEAM_ORDER = Ordering("NAME_ASC", (teams.c.name, teams.c.id))
+TEAM_ORDER = Ordering("teams.NAME_ASC", (teams.c.name, teams.c.id))
 
 
 def team_closure() -> CTE:
@@ -47,13 +47,19 @@ def team_closure() -> CTE:
 def members_of(team: ColumnElement[Any] | int, *, with_descendants: bool) -> Select[Any]:
     """The user ids with a membership (primary or extra) in the team, or in it and its descendants."""
     team_expr = literal(team) if isinstance(team, int) else team
+    # The team may be a column of an enclosing (LATERAL) query: correlate to it, whatever the depth.
     if not with_descendants:
-        return select(team_memberships.c.user_id).where(team_memberships.c.team_id == team_expr)
+        return (
+            select(team_memberships.c.user_id)
+            .where(team_memberships.c.team_id == team_expr)
+            .correlate_except(team_memberships)
+        )
     closure = team_closure()
     return (
         select(team_memberships.c.user_id)
         .join(closure, closure.c.team == team_memberships.c.team_id)
         .where(closure.c.ancestor == team_expr)
+        .correlate_except(team_memberships, closure)
     )
 
 

@@ -24,7 +24,7 @@ class UserRecord:
 
 
 _COLUMNS = (users.c.id, users.c.name, users.c.email, users.c.active, users.c.sales_seat)
-USER_ORDER = Ordering("NAME_ASC", (users.c.name, users.c.id))
+USER_ORDER = Ordering("users.NAME_ASC", (users.c.name, users.c.id))
 
 
 def _record(row: Any) -> UserRecord:

@@ -9,7 +9,7 @@ from typing import Any
 import strawberry
 from strawberry import relay
 
-from db.deals import HISTORY_ORDER, DealChangeRecord, DealRecord
+from db.deals import HISTORY_ORDER, ORDERINGS, DealChangeRecord, DealRecord
 from db.deals import DealFilter as DealWhere
 from db.periods import Period
 from resolvers import deals as resolve
@@ -216,10 +216,11 @@ async def deals_of(
 ) -> DealConnection:
     order = (order_by or DealOrder.CLOSE_DATE_ASC).value
     where = await (filter or DealFilter()).where(info.context)
+    cursors = ORDERINGS[order].name
     page = await resolve.deals_of(
-        info.context, parent_kind, parent_id, where, order=order, **arguments(info, first, after, order)
+        info.context, parent_kind, parent_id, where, order=order, **arguments(info, first, after, cursors)
     )
-    return connection(DealConnection, info.context, page, order, Deal.of)
+    return connection(DealConnection, info.context, page, cursors, Deal.of)
 
 
 @strawberry.type
@@ -235,10 +236,9 @@ class DealQuery:
     ) -> DealConnection:
         order = (order_by or DealOrder.CLOSE_DATE_ASC).value
         where = await (filter or DealFilter()).where(info.context)
-        page = await resolve.deals_page(
-            info.context, where, order=order, **arguments(info, first, after, order)
-        )
-        return connection(DealConnection, info.context, page, order, Deal.of)
+        cursors = ORDERINGS[order].name
+        page = await resolve.deals_page(info.context, where, order=order, **arguments(info, first, after, cursors))
+        return connection(DealConnection, info.context, page, cursors, Deal.of)
 
 
 @strawberry.input(description="A new deal; without a currency it is in the company currency.")

@@ -15,10 +15,13 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
 
+from authz.roles import assign_roles
 from db import embedded
 from db.engine import asyncpg_dsn, create_engine
 from db.migrate import upgrade
+from db.users import create_user
 from pipecast.app import create_app
 from pipecast.settings import Settings
 from tests.support import SECRET
@@ -86,16 +89,31 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture(scope="module")
-async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app over HTTP (in process), against this module's database."""
+async def app(database_url: str) -> AsyncIterator[Starlette]:
+    """The real app (in process) against this module's database, started through its lifespan."""
     settings = Settings(
         database_url=database_url, jwt_secret=SECRET, graphiql=False, data_dir=Path("/nonexistent")
     )
-    app = create_app(settings.resolved())
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://pipecast.test"
-        ) as http,
-    ):
+    application = create_app(settings.resolved())
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture(scope="module")
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """GraphQL over HTTP to the app."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://pipecast.test"
+    ) as http:
         yield http
+
+
+@pytest.fixture(scope="module")
+async def admin(engine: AsyncEngine) -> int:
+    """A user with the admin role in this module's database."""
+    async with engine.begin() as conn:
+        user_id = await create_user(
+            conn, name="Astrid Admin", email="astrid.admin@example.com", sales_seat=False
+        )
+        await assign_roles(conn, user_id, ["admin"])
+    return user_id

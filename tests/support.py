@@ -1,13 +1,17 @@
 """Helpers shared by the tests: tokens, GraphQL over HTTP, the CLI as a user types it."""
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pipecast.auth import issue_token
 
@@ -53,3 +57,38 @@ def pipecast(*args: str, env: dict[str, str], timeout: float = 120) -> subproces
     return subprocess.run(
         [PIPECAST, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+async def errors(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, *, token: str
+) -> list[dict[str, Any]]:
+    """The errors of an operation that must fail; fails the test if it succeeded."""
+    response = await graphql(client, query, variables, token=token)
+    body = response.json()
+    assert body.get("errors"), body
+    return list(body["errors"])
+
+
+async def error_code(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, *, token: str
+) -> tuple[str, str]:
+    """(extensions.code, message) of the single error of a failing operation."""
+    [error] = await errors(client, query, variables, token=token)
+    return error["extensions"]["code"], error["message"]
+
+
+@contextlib.contextmanager
+def statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """Collects every SQL statement the engine runs inside the block."""
+    seen: list[str] = []
+
+    def record(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
