@@ -237,7 +237,9 @@ class DealQuery:
         order = (order_by or DealOrder.CLOSE_DATE_ASC).value
         where = await (filter or DealFilter()).where(info.context)
         cursors = ORDERINGS[order].name
-        page = await resolve.deals_page(info.context, where, order=order, **arguments(info, first, after, cursors))
+        page = await resolve.deals_page(
+            info.context, where, order=order, **arguments(info, first, after, cursors)
+        )
         return connection(DealConnection, info.context, page, cursors, Deal.of)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
+from strawberry.relay import from_base64
 
 from pipecast.auth import issue_token
 
@@ -92,3 +93,10 @@ def statements(engine: AsyncEngine) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+def token_of(global_id: str) -> str:
+    """A token for the user with this global ID."""
+    type_name, key = from_base64(global_id)
+    assert type_name == "User"
+    return token_for(int(key))
