@@ -332,7 +332,7 @@ class DealChangeRecord:
     new_value: str | None
 
 
-HISTORY_ORDER = Ordering("history.NEWEST_FIRST", (deal_changes.c.at, deal_changes.c.id), descending=True)
+HISTORY_ORDER = Ordering("history.NEWEST_FIRST", (deal_changes.c.id,), descending=True)
 
 
 async def history_by_deal(

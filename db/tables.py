@@ -176,12 +176,14 @@ deal_changes = Table(
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("deal_id", BigInteger, ForeignKey("deals.id", ondelete="CASCADE"), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The moment of the write (not of the transaction's start), so concurrent changes read in order.
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.clock_timestamp()),
     Column("actor_id", BigInteger, ForeignKey("users.id"), index=True),
     Column("field", Text, nullable=False),
     Column("old_value", Text),
     Column("new_value", Text),
-    Index("ix_deal_changes_deal_at", "deal_id", "at", "id"),
+    # Ids are taken while the deal's row lock is held, so they follow the order the changes were made in.
+    Index("ix_deal_changes_deal", "deal_id", "id"),
 )
 
 exchange_rates = Table(

@@ -1,5 +1,6 @@
 """Building DataLoaders: each batch runs on its own short connection from the pool."""
 
+import contextlib
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import TypeVar
 
@@ -23,3 +24,9 @@ def keyed_loader(
         return [found.get(key, default) for key in keys]
 
     return DataLoader(load_fn=load)
+
+
+def forget(loader: DataLoader[K, V], key: K) -> None:
+    """Drop a cached value after a write (Strawberry's `clear` fails on a key it never loaded)."""
+    with contextlib.suppress(KeyError):
+        loader.clear(key)

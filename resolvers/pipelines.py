@@ -13,6 +13,7 @@ from resolvers import validation as check
 from resolvers.common import found, require_admin
 from resolvers.context import Context
 from resolvers.errors import BadUserInput
+from resolvers.loaders import forget
 
 DEFAULT_CATEGORY = {"OPEN": "PIPELINE", "WON": "CLOSED_WON", "LOST": "NOT_FORECASTED"}
 
@@ -191,7 +192,7 @@ async def update_company_settings(
                 target="company",
                 details={"before": asdict(before), "after": asdict(after)},
             )
-    context.loaders.settings.clear(None)
+    forget(context.loaders.settings, None)
     context.loaders.settings.prime(None, after)
     return after
 

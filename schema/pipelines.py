@@ -12,6 +12,7 @@ from db.periods import Period
 from db.pipelines import CompanySettingsRecord, ExchangeRateRecord, PipelineRecord, StageRecord
 from resolvers import pipelines as resolve
 from resolvers.context import Context
+from resolvers.loaders import forget
 from schema import ids
 from schema.enums import ForecastAmountBasis, ForecastCategory, PeriodKind, StageState
 
@@ -189,7 +190,7 @@ class ExchangeRateInput:
 
 
 async def _pipeline(info: strawberry.Info[Context], pipeline_id: int) -> Pipeline:
-    info.context.loaders.pipelines_by_id.clear(pipeline_id)
+    forget(info.context.loaders.pipelines_by_id, pipeline_id)
     record = await resolve.pipeline(info.context, pipeline_id)
     assert record is not None  # just written
     return Pipeline.of(record)
@@ -240,7 +241,7 @@ class PipelineMutation:
             forecast_category=input.forecast_category.value if input.forecast_category else None,
             probability=input.probability,
         )
-        info.context.loaders.stages_by_id.clear(stage_id)
+        forget(info.context.loaders.stages_by_id, stage_id)
         [record] = await resolve.stages_by_ids(info.context, [stage_id])
         assert record is not None
         return Stage.of(record)

@@ -1,5 +1,6 @@
-"""The custom scalars of the contract: Period and an exact Decimal (Date and DateTime are Strawberry's)."""
+"""The contract's scalars, each refusing bad input with a BAD_USER_INPUT that says what is accepted."""
 
+import datetime
 import decimal
 from typing import Any
 
@@ -47,4 +48,46 @@ DecimalScalar = ScalarDefinition(
     parse_literal=None,
 )
 
-SCALAR_MAP: dict[object, ScalarDefinition] = {decimal.Decimal: DecimalScalar, Period: PeriodScalar}
+
+def _parse_date(value: Any) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise BadUserInput(f'{value!r} is not a date: send YYYY-MM-DD, such as "2026-11-27"') from None
+
+
+def _parse_datetime(value: Any) -> datetime.datetime:
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise BadUserInput(
+            f"{value!r} is not a point in time: send ISO 8601 with an offset (2026-11-27T09:00:00Z)"
+        )
+    return parsed
+
+
+DateScalar = ScalarDefinition(
+    name="Date",
+    description="A calendar date, ISO 8601 (2026-11-27).",
+    specified_by_url=None,
+    serialize=datetime.date.isoformat,
+    parse_value=_parse_date,
+    parse_literal=None,
+)
+DateTimeScalar = ScalarDefinition(
+    name="DateTime",
+    description="A point in time, ISO 8601 with offset.",
+    specified_by_url=None,
+    serialize=datetime.datetime.isoformat,
+    parse_value=_parse_datetime,
+    parse_literal=None,
+)
+
+SCALAR_MAP: dict[object, ScalarDefinition] = {
+    decimal.Decimal: DecimalScalar,
+    Period: PeriodScalar,
+    datetime.date: DateScalar,
+    datetime.datetime: DateTimeScalar,
+}

@@ -317,7 +317,9 @@ def upgrade() -> None:
         "deal_changes",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("deal_id", sa.BigInteger(), nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column(
+            "at", sa.DateTime(timezone=True), server_default=sa.text("clock_timestamp()"), nullable=False
+        ),
         sa.Column("actor_id", sa.BigInteger(), nullable=True),
         sa.Column("field", sa.Text(), nullable=False),
         sa.Column("old_value", sa.Text(), nullable=True),
@@ -329,7 +331,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deal_changes")),
     )
     op.create_index(op.f("ix_deal_changes_actor_id"), "deal_changes", ["actor_id"], unique=False)
-    op.create_index("ix_deal_changes_deal_at", "deal_changes", ["deal_id", "at", "id"], unique=False)
+    op.create_index("ix_deal_changes_deal", "deal_changes", ["deal_id", "id"], unique=False)
 
     op.execute("INSERT INTO company_settings (id) VALUES (1)")
     op.bulk_insert(sa.table("roles", sa.column("name")), [{"name": role} for role in DEFAULT_POLICIES])
@@ -344,7 +346,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_deal_changes_deal_at", table_name="deal_changes")
+    op.drop_index("ix_deal_changes_deal", table_name="deal_changes")
     op.drop_index(op.f("ix_deal_changes_actor_id"), table_name="deal_changes")
     op.drop_table("deal_changes")
     op.drop_index(op.f("ix_deals_stage_id"), table_name="deals")
