@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select
-from strawberry.relay import from_base64
 from sqlalchemy.ext.asyncio import AsyncEngine
+from strawberry.relay import from_base64
 
 from db.periods import period_containing
 from db.tables import audit_log, deal_changes, deals, exchange_rates, pipelines, stages
