@@ -4,6 +4,7 @@ Until the Casbin scopes of DOMAIN.md §6 are enforced (the authorization issue),
 read everything, and directory, settings and pipeline changes need the admin role.
 """
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,13 +18,17 @@ from authz.roles import ADMIN, roles_of
 class Access:
     viewer_id: int
     engine: AsyncEngine
-    _roles: set[str] | None = field(default=None, repr=False)
+    _roles: "asyncio.Future[set[str]] | None" = field(default=None, repr=False)
 
     async def roles(self) -> set[str]:
+        """The viewer's roles, read once per request however many fields ask at the same time."""
         if self._roles is None:
-            async with self.engine.connect() as conn:
-                self._roles = await roles_of(conn, self.viewer_id)
-        return self._roles
+            self._roles = asyncio.ensure_future(self._read_roles())
+        return await self._roles
+
+    async def _read_roles(self) -> set[str]:
+        async with self.engine.connect() as conn:
+            return await roles_of(conn, self.viewer_id)
 
     async def is_admin(self) -> bool:
         return ADMIN in await self.roles()

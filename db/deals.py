@@ -332,21 +332,22 @@ class DealChangeRecord:
     new_value: str | None
 
 
+_CHANGE_COLUMNS = (
+    deal_changes.c.id,
+    deal_changes.c.deal_id,
+    deal_changes.c.at,
+    deal_changes.c.actor_id,
+    deal_changes.c.field,
+    deal_changes.c.old_value,
+    deal_changes.c.new_value,
+)
 HISTORY_ORDER = Ordering("history.NEWEST_FIRST", (deal_changes.c.id,), descending=True)
 
 
 async def history_by_deal(
     conn: AsyncConnection, deal_ids: Sequence[int], *, first: int, after: Key | None, with_total: bool
 ) -> dict[int, Page[DealChangeRecord]]:
-    columns = (
-        deal_changes.c.id,
-        deal_changes.c.deal_id,
-        deal_changes.c.at,
-        deal_changes.c.actor_id,
-        deal_changes.c.field,
-        deal_changes.c.old_value,
-        deal_changes.c.new_value,
-    )
+    columns = _CHANGE_COLUMNS
 
     def build(parent: ColumnElement[Any]) -> tuple[Select[Any], Ordering]:
         return select(*columns).where(deal_changes.c.deal_id == parent), HISTORY_ORDER
@@ -360,3 +361,34 @@ async def history_by_deal(
         with_total=with_total,
         convert=lambda row: DealChangeRecord(*(row._mapping[c.name] for c in columns)),
     )
+
+
+SIGNAL_FIELDS = ("stage", "amount", "currency", "probability")
+
+
+async def changes_since(
+    conn: AsyncConnection, deal_ids: Sequence[int], since: datetime
+) -> dict[int, list[DealChangeRecord]]:
+    """The stage, amount, currency and probability changes of these deals from `since` on, oldest first."""
+    found: dict[int, list[DealChangeRecord]] = {deal_id: [] for deal_id in deal_ids}
+    query = (
+        select(*_CHANGE_COLUMNS)
+        .where(
+            deal_changes.c.deal_id.in_(list(deal_ids)),
+            deal_changes.c.at >= since,
+            deal_changes.c.field.in_(SIGNAL_FIELDS),
+        )
+        .order_by(deal_changes.c.deal_id, deal_changes.c.id)
+    )
+    for row in await conn.execute(query):
+        found[row.deal_id].append(DealChangeRecord(*row))
+    return found
+
+
+async def rates_now(conn: AsyncConnection, currencies: Sequence[str]) -> dict[str, Decimal]:
+    """The rate in force today for each currency (1 for the company currency)."""
+    in_force = select(rates_in_force.c.currency, rates_in_force.c.rate).where(
+        rates_in_force.c.currency.in_(list(currencies))
+    )
+    company = select(company_settings.c.currency, literal(Decimal(1)).label("rate"))
+    return {row.currency: row.rate for row in await conn.execute(in_force.union_all(company))}

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.pagination import Key, Ordering, Page, fetch_page
-from db.tables import team_memberships, teams, users
+from db.tables import team_memberships, teams
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,19 +88,6 @@ async def memberships_by_user(conn: AsyncConnection, ids: Sequence[int]) -> dict
     )
     for row in await conn.execute(query):
         found[row.user_id].append(MembershipRecord(*row))
-    return found
-
-
-async def manager_ids_by_team(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[int]]:
-    found: dict[int, list[int]] = {i: [] for i in ids}
-    query = (
-        select(team_memberships.c.team_id, team_memberships.c.user_id)
-        .join(users, users.c.id == team_memberships.c.user_id)
-        .where(team_memberships.c.team_id.in_(list(ids)), team_memberships.c.role == "MANAGER")
-        .order_by(users.c.name, users.c.id)
-    )
-    for row in await conn.execute(query):
-        found[row.team_id].append(row.user_id)
     return found
 
 

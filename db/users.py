@@ -74,6 +74,20 @@ async def lock_user(conn: AsyncConnection, user_id: int) -> UserRecord | None:
     return _record(row) if row else None
 
 
+async def managers_by_team(conn: AsyncConnection, team_ids: Sequence[int]) -> dict[int, list[UserRecord]]:
+    """Each team's managers, by name."""
+    found: dict[int, list[UserRecord]] = {i: [] for i in team_ids}
+    query = (
+        select(team_memberships.c.team_id, *_COLUMNS)
+        .join(users, users.c.id == team_memberships.c.user_id)
+        .where(team_memberships.c.team_id.in_(list(team_ids)), team_memberships.c.role == "MANAGER")
+        .order_by(*USER_ORDER.columns)
+    )
+    for row in await conn.execute(query):
+        found[row.team_id].append(_record(row))
+    return found
+
+
 async def list_users(
     conn: AsyncConnection,
     *,

@@ -1,6 +1,6 @@
 """The per-request Context: the viewer, their Access, the database and fresh DataLoaders."""
 
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,11 +23,10 @@ from db.teams import (
     MembershipRecord,
     TeamRecord,
     children_by_parent,
-    manager_ids_by_team,
     memberships_by_user,
     teams_by_ids,
 )
-from db.users import UserRecord, users_by_ids
+from db.users import UserRecord, managers_by_team, users_by_ids
 from resolvers.loaders import keyed_loader
 
 
@@ -46,20 +45,20 @@ class Loaders:
     users_by_id: DataLoader[int, UserRecord | None] = field(init=False)
     teams_by_id: DataLoader[int, TeamRecord | None] = field(init=False)
     children_by_team: DataLoader[int, list[TeamRecord]] = field(init=False)
-    manager_ids_by_team: DataLoader[int, list[int]] = field(init=False)
+    managers_by_team: DataLoader[int, list[UserRecord]] = field(init=False)
     memberships_by_user: DataLoader[int, list[MembershipRecord]] = field(init=False)
     pipelines_by_id: DataLoader[int, PipelineRecord | None] = field(init=False)
     stages_by_id: DataLoader[int, StageRecord | None] = field(init=False)
     stages_by_pipeline: DataLoader[int, list[StageRecord]] = field(init=False)
     settings: DataLoader[None, CompanySettingsRecord | None] = field(init=False)
     roles_by_user: DataLoader[int, set[str]] = field(init=False)
-    _pages: dict[Hashable, DataLoader[int, Page[Any]]] = field(init=False, default_factory=dict)
+    _by_arguments: dict[Hashable, DataLoader[Any, Any]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.users_by_id = keyed_loader(self.engine, users_by_ids, None)
         self.teams_by_id = keyed_loader(self.engine, teams_by_ids, None)
         self.children_by_team = keyed_loader(self.engine, children_by_parent, [])
-        self.manager_ids_by_team = keyed_loader(self.engine, manager_ids_by_team, [])
+        self.managers_by_team = keyed_loader(self.engine, managers_by_team, [])
         self.memberships_by_user = keyed_loader(self.engine, memberships_by_user, [])
         self.pipelines_by_id = keyed_loader(self.engine, pipelines_by_ids, None)
         self.stages_by_id = keyed_loader(self.engine, stages_by_ids, None)
@@ -69,9 +68,18 @@ class Loaders:
 
     def pages(self, arguments: Hashable, fetch: PageFetch) -> DataLoader[int, Page[Any]]:
         """A loader of one page per parent for one set of list arguments (one statement per batch)."""
-        loader = self._pages.get(arguments)
+        return self.by_arguments(arguments, fetch, Page([], [], False, False, 0))
+
+    def by_arguments(
+        self,
+        arguments: Hashable,
+        fetch: Callable[[AsyncConnection, Sequence[Any]], Awaitable[Mapping[Any, Any]]],
+        default: Any,
+    ) -> DataLoader[Any, Any]:
+        """The request's loader for a field with these arguments, made on first use."""
+        loader = self._by_arguments.get(arguments)
         if loader is None:
-            loader = self._pages[arguments] = keyed_loader(self.engine, fetch, Page([], [], False, False, 0))
+            loader = self._by_arguments[arguments] = keyed_loader(self.engine, fetch, default)
         return loader
 
     def prime_users(self, records: Sequence[UserRecord]) -> None:

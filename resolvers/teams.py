@@ -37,8 +37,7 @@ async def children(context: Context, team_id: int) -> list[TeamRecord]:
 
 
 async def managers(context: Context, team_id: int) -> list[UserRecord]:
-    ids = await context.loaders.manager_ids_by_team.load(team_id)
-    return [u for u in await context.loaders.users_by_id.load_many(ids) if u is not None]
+    return await context.loaders.managers_by_team.load(team_id)
 
 
 async def create_team(context: Context, *, name: str, parent_id: int | None) -> TeamRecord:

@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from resolvers.context import Context
 from schema import ids
 from schema.deals import Deal, DealMutation, DealQuery
+from schema.enums import Scope
 from schema.errors import PipecastErrors
 from schema.pipelines import Pipeline, PipelineMutation, PipelineQuery, Stage
 from schema.scalars import SCALAR_MAP
@@ -42,7 +43,7 @@ def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
-        types=list(NODE_TYPES.values()),
+        types=[*NODE_TYPES.values(), Scope],
         config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALAR_MAP),
         extensions=[PipecastErrors],
     )

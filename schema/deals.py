@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -18,7 +18,7 @@ from resolvers import users as resolve_users
 from resolvers.context import Context
 from resolvers.errors import BadUserInput
 from schema import ids
-from schema.enums import ForecastCategory, StageState
+from schema.enums import AmountChange, ForecastCategory, StageMovement, StageState
 from schema.pagination import Connection, arguments, connection
 from schema.pipelines import Pipeline, Stage
 from schema.users import User
@@ -182,6 +182,31 @@ class Deal(relay.Node):
         [record] = await resolve_pipelines.stages_by_ids(info.context, [self.record.stage_id])
         assert record is not None  # a foreign key
         return Stage.of(record)
+
+    @strawberry.field(
+        description="FORWARD/BACKWARD when the deal existed before `from` and its stage moved between `from` "
+        "and `to`."
+    )
+    async def stage_movement(
+        self,
+        info: strawberry.Info[Context],
+        from_: Annotated[date, strawberry.argument(name="from")],
+        to: date,
+    ) -> StageMovement:
+        movement, _ = await resolve.signals(info.context, self.record, from_, to)
+        return StageMovement(movement)
+
+    @strawberry.field(
+        description="INCREASED/DECREASED when the deal existed before `from` and its weighted amount changed."
+    )
+    async def weighted_change(
+        self,
+        info: strawberry.Info[Context],
+        from_: Annotated[date, strawberry.argument(name="from")],
+        to: date,
+    ) -> AmountChange:
+        _, change = await resolve.signals(info.context, self.record, from_, to)
+        return AmountChange(change)
 
     @strawberry.field(description="Every recorded change, newest first.")
     async def history(

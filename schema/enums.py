@@ -37,3 +37,27 @@ class ForecastAmountBasis(Enum):
 class MembershipRole(Enum):
     MEMBER = "MEMBER"
     MANAGER = "MANAGER"
+
+
+@strawberry.enum(description="How a deal's stage moved over a date range.")
+class StageMovement(Enum):
+    FORWARD = "FORWARD"
+    BACKWARD = "BACKWARD"
+    NONE = "NONE"
+
+
+@strawberry.enum(description="How a deal's weighted amount changed over a date range.")
+class AmountChange(Enum):
+    INCREASED = "INCREASED"
+    DECREASED = "DECREASED"
+    NONE = "NONE"
+
+
+@strawberry.enum(
+    description="How far a permission reaches: everyone, the viewer's teams, their own, nothing."
+)
+class Scope(Enum):
+    ALL = "ALL"
+    TEAM = "TEAM"
+    OWN = "OWN"
+    NONE = "NONE"

@@ -18,8 +18,8 @@ class PipecastErrors(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
-        if original is None:
-            # GraphQL's own errors (syntax, validation, variable coercion) are about the request.
+        if original is None or error.path is None:
+            # Errors before execution (syntax, validation, variable coercion) are about the request.
             return GraphQLError(
                 error.message,
                 nodes=error.nodes,

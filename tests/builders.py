@@ -1,0 +1,83 @@
+"""Building a company through the public API, as an admin would."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tests.support import data
+
+CLASSIC_STAGES = [
+    {"label": "Appointment scheduled", "probability": 0.2, "state": "OPEN"},
+    {"label": "Qualified to buy", "probability": 0.4, "state": "OPEN"},
+    {"label": "Presentation scheduled", "probability": 0.6, "state": "OPEN", "forecastCategory": "BEST_CASE"},
+    {
+        "label": "Decision maker bought-in",
+        "probability": 0.8,
+        "state": "OPEN",
+        "forecastCategory": "BEST_CASE",
+    },
+    {"label": "Contract sent", "probability": 0.9, "state": "OPEN", "forecastCategory": "COMMIT"},
+    {"label": "Closed won", "probability": 1.0, "state": "WON"},
+    {"label": "Closed lost", "probability": 0.0, "state": "LOST"},
+]
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+    token: str
+
+    async def run(self, query: str, **variables: Any) -> Any:
+        return await data(self.client, query, variables, token=self.token)
+
+    async def team(self, name: str, parent: str | None = None) -> str:
+        result = await self.run(
+            "mutation($i: CreateTeamInput!) { createTeam(input: $i) { id } }",
+            i={"name": name, "parentId": parent},
+        )
+        return str(result["createTeam"]["id"])
+
+    async def user(self, name: str, email: str, *, seat: bool = True, roles: list[str] | None = None) -> str:
+        result = await self.run(
+            "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
+            i={"name": name, "email": email, "salesSeat": seat, "roles": roles or []},
+        )
+        return str(result["createUser"]["id"])
+
+    async def member(self, team: str, user: str, *, role: str = "MEMBER", primary: bool = True) -> None:
+        await self.run(
+            "mutation($i: TeamMembershipInput!) { setTeamMembership(input: $i) { primary } }",
+            i={"teamId": team, "userId": user, "role": role, "primary": primary},
+        )
+
+    async def pipeline(
+        self, name: str, stages: list[dict[str, Any]] | None = None, **settings: Any
+    ) -> dict[str, Any]:
+        """The new pipeline's id and its stages' ids by label."""
+        result = await self.run(
+            "mutation($i: CreatePipelineInput!) { createPipeline(input: $i) { id stages { id label } } }",
+            i={"name": name, "stages": stages or CLASSIC_STAGES} | settings,
+        )
+        created = result["createPipeline"]
+        return {"id": created["id"], "stages": {s["label"]: s["id"] for s in created["stages"]}}
+
+    async def deal(self, pipeline: dict[str, Any], stage: str, amount: str, close: str, **fields: Any) -> str:
+        result = await self.run(
+            "mutation($i: CreateDealInput!) { createDeal(input: $i) { id } }",
+            i={
+                "name": fields.pop("name", f"{stage} {amount}"),
+                "pipelineId": pipeline["id"],
+                "stageId": pipeline["stages"][stage],
+                "amount": amount,
+                "closeDate": close,
+            }
+            | fields,
+        )
+        return str(result["createDeal"]["id"])
+
+    async def rate(self, currency: str, rate: str, valid_from: str) -> None:
+        await self.run(
+            "mutation($i: ExchangeRateInput!) { setExchangeRate(input: $i) { rate } }",
+            i={"currency": currency, "rate": rate, "validFrom": valid_from},
+        )

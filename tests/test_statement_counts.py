@@ -1,0 +1,100 @@
+"""SQL statements per request stay the same whatever the data size: no query per row anywhere.
+
+Two databases are seeded at different sizes; every list query is sent to both over HTTP and the
+statements the app runs are counted.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from starlette.applications import Starlette
+
+from db.engine import create_engine
+from db.periods import period_containing
+from db.seed import SeedPlan, seed
+from db.users import user_by_email
+from pipecast.app import create_app
+from pipecast.settings import Settings
+from tests.conftest import fresh_database
+from tests.support import SECRET, data, statements, token_for
+
+QUARTER = period_containing(date.today(), "QUARTER").key
+DASHBOARD = (
+    "{ teams(first: 20) { totalCount edges { node { name members(first: 20) { edges { node { name"
+    f' deals(first: 20, filter: {{period: "{QUARTER}"}}) {{ totalCount edges {{ node {{ name amount'
+    " stage { label } owner { name } } } } } } } } } } }"
+)
+QUERIES = {
+    "dashboard": DASHBOARD,
+    "users": """{ users(first: 50) { totalCount edges { node { name primaryTeam { name } roles
+      memberships { team { name } user { name } role primary } deals(first: 5) { totalCount edges { node { name } } } } } } }""",
+    "teams": """{ teams(first: 50) { totalCount edges { node { name parent { name } children { name }
+      managers { name } members(first: 10, includeDescendants: true) { totalCount edges { node { name } } }
+      deals(first: 5, orderBy: AMOUNT_DESC) { totalCount edges { node { name amountInCompanyCurrency } } } } } } }""",
+    "deals": """{ deals(first: 100, orderBy: CLOSE_DATE_ASC) { totalCount edges { node { name amount currency
+      amountInCompanyCurrency weightedAmount probability forecastCategory owner { name primaryTeam { name } }
+      stage { label state } pipeline { name stages { label } }
+      stageMovement(from: "2026-10-01", to: "2026-11-30") weightedChange(from: "2026-10-01", to: "2026-11-30")
+      history(first: 5) { totalCount edges { node { field oldValue newValue actor { name } } } } } } } }""",
+    "pipelines": """{ pipelines { name periodKind currentPeriod { key start end } stages { label probability } }
+      settings { currency } exchangeRates { currency rate } viewer { name dealColumns } }""",
+}
+BUDGET = {"dashboard": 8}
+
+
+@dataclass
+class Company:
+    app: Starlette
+    client: httpx.AsyncClient
+    token: str
+
+
+async def _company(server_url: str, template: str, plan: SeedPlan) -> AsyncIterator[Company]:
+    url = await fresh_database(server_url, template)
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await seed(conn, plan)
+    async with engine.connect() as conn:
+        admin = await user_by_email(conn, "admin@example.com")
+    await engine.dispose()
+    assert admin is not None
+    app = create_app(Settings(database_url=url, jwt_secret=SECRET, data_dir=Path("/nonexistent")))
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pipecast.test") as client,
+    ):
+        yield Company(app, client, token_for(admin.id))
+
+
+@pytest.fixture(scope="module")
+async def small(server_url: str, template_database: str) -> AsyncIterator[Company]:
+    async for company in _company(server_url, template_database, SeedPlan(teams=4, users=12, deals=400)):
+        yield company
+
+
+@pytest.fixture(scope="module")
+async def large(server_url: str, template_database: str) -> AsyncIterator[Company]:
+    async for company in _company(server_url, template_database, SeedPlan(teams=30, users=150, deals=8000)):
+        yield company
+
+
+async def _count(company: Company, query: str) -> tuple[int, object]:
+    with statements(company.app.state.engine) as seen:
+        result = await data(company.client, query, token=company.token)
+    return len(seen), result
+
+
+@pytest.mark.parametrize("name", list(QUERIES))
+async def test_statements_do_not_grow_with_the_data(name: str, small: Company, large: Company) -> None:
+    small_count, small_result = await _count(small, QUERIES[name])
+    large_count, large_result = await _count(large, QUERIES[name])
+    if name != "pipelines":  # the same pipeline at both sizes; every other answer grows with the data
+        assert small_result != large_result
+    assert small_count == large_count, (small_count, large_count)
+    assert small_count <= BUDGET.get(name, 15)
+    print(f"{name}: {small_count} statements at both sizes")
