@@ -1,12 +1,16 @@
 """Small helpers every resolver module uses."""
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from strawberry.relay import to_base64
 
 from resolvers.context import Context
-from resolvers.errors import Forbidden, NotFound
+from resolvers.errors import Conflict, Forbidden, NotFound
+
+UNIQUE_VIOLATION = "23505"
 
 T = TypeVar("T")
 
@@ -24,5 +28,16 @@ def found(value: T | None, type_name: str, key: int) -> T:
     return value
 
 
-def unique(values: Sequence[T]) -> list[T]:
+def distinct(values: Sequence[T]) -> list[T]:
     return list(dict.fromkeys(values))
+
+
+@contextlib.asynccontextmanager
+async def unique(what: str) -> AsyncIterator[None]:
+    """A uniqueness violation raced past the checks (two requests at once): report it as a CONFLICT."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION or "unique" in str(exc.orig).lower():
+            raise Conflict(what) from None
+        raise

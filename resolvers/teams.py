@@ -7,7 +7,7 @@ from db.pagination import Key, Page
 from db.teams import MembershipRecord, TeamRecord
 from db.users import UserRecord, users_by_ids
 from resolvers import validation as check
-from resolvers.common import found, require_admin
+from resolvers.common import found, require_admin, unique
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, NotFound
 
@@ -72,7 +72,7 @@ async def update_team(
 
 async def set_membership(context: Context, membership: MembershipRecord) -> MembershipRecord:
     await require_admin(context, "setTeamMembership")
-    async with context.engine.begin() as conn:
+    async with unique("the user already has a primary team"), context.engine.begin() as conn:
         found(await db.lock_team(conn, membership.team_id), "Team", membership.team_id)
         found(
             (await users_by_ids(conn, [membership.user_id])).get(membership.user_id),

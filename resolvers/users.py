@@ -10,7 +10,7 @@ from db.pagination import Key, Page
 from db.teams import MembershipRecord
 from db.users import UserRecord
 from resolvers import validation as check
-from resolvers.common import found, require_admin, unique
+from resolvers.common import distinct, found, require_admin, unique
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict
 
@@ -94,12 +94,12 @@ async def create_user(
 ) -> UserRecord:
     await require_admin(context, "createUser")
     name, email = check.name(name), check.email(email)
-    async with context.engine.begin() as conn:
+    async with unique(f"a user with email {email} already exists"), context.engine.begin() as conn:
         if await db.email_taken(conn, email):
             raise Conflict(f"a user with email {email} already exists")
         user_id = await db.create_user(conn, name=name, email=email, sales_seat=sales_seat)
         try:
-            await assign_roles(conn, user_id, unique(roles))
+            await assign_roles(conn, user_id, distinct(roles))
         except UnknownRole as exc:
             raise BadUserInput(f"roles: {exc}") from None
         return (await db.users_by_ids(conn, [user_id]))[user_id]
@@ -124,7 +124,7 @@ async def update_user(
         values["active"] = active
     if sales_seat is not None:
         values["sales_seat"] = sales_seat
-    async with context.engine.begin() as conn:
+    async with unique(f"a user with email {email} already exists"), context.engine.begin() as conn:
         current = found(await db.lock_user(conn, user_id), "User", user_id)
         if "email" in values and await db.email_taken(conn, str(values["email"]), except_id=user_id):
             raise Conflict(f"a user with email {values['email']} already exists")

@@ -1,5 +1,6 @@
 """Users, teams and memberships over GraphQL: reads, pagination, node(), admin writes and bad input."""
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -339,3 +340,53 @@ async def test_directory_changes_need_the_admin_role(
     ):
         assert (await error_code(client, operation, variables, token=mia))[0] == "FORBIDDEN"
     assert await _counts(engine) == before
+
+
+def _outcome(body: dict[str, Any]) -> str:
+    return str(body["errors"][0]["extensions"]["code"]) if "errors" in body else "ok"
+
+
+async def test_racing_writes_that_would_break_uniqueness_are_conflicts(
+    client: httpx.AsyncClient, org: dict[str, str]
+) -> None:
+    headers = {"Authorization": f"Bearer {org['token']}"}
+
+    async def send(query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        response = await client.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
+        return dict(response.json())
+
+    twins = await asyncio.gather(
+        *(send(CREATE_USER, {"input": {"name": f"Twin {i}", "email": "twin@example.com"}}) for i in range(4))
+    )
+    assert sorted(_outcome(r) for r in twins) == ["CONFLICT", "CONFLICT", "CONFLICT", "ok"]
+    twin = next(r for r in twins if "errors" not in r)["data"]["createUser"]["id"]
+    primaries = await asyncio.gather(
+        *(
+            send(
+                SET_MEMBERSHIP,
+                {"input": {"teamId": org[team], "userId": twin, "role": "MEMBER", "primary": True}},
+            )
+            for team in ("emea", "nordics", "americas")
+        )
+    )
+    assert sorted(_outcome(r) for r in primaries) == ["CONFLICT", "CONFLICT", "ok"]
+
+
+async def test_first_defaults_to_50(
+    client: httpx.AsyncClient, org: dict[str, str], engine: AsyncEngine
+) -> None:
+    async with engine.begin() as conn:
+        for n in range(60):
+            await create_user(conn, name=f"Zz Bulk {n:02d}", email=f"bulk{n}@example.com", sales_seat=False)
+    page = (
+        await data(
+            client,
+            "{ users { totalCount pageInfo { hasNextPage } edges { node { name } } } }",
+            token=org["token"],
+        )
+    )["users"]
+    assert len(page["edges"]) == 50
+    assert page["pageInfo"]["hasNextPage"] is True
+    assert page["totalCount"] > 60
