@@ -12,23 +12,10 @@ from strawberry.relay import from_base64
 
 from db.periods import period_containing
 from db.tables import audit_log, deal_changes, deals, exchange_rates, pipelines, stages
+from tests.builders import CLASSIC_STAGES
 from tests.support import data, error_code, token_for, token_of
 
 TODAY = date.today()
-CLASSIC = [
-    {"label": "Appointment scheduled", "probability": 0.2, "state": "OPEN"},
-    {"label": "Qualified to buy", "probability": 0.4, "state": "OPEN"},
-    {"label": "Presentation scheduled", "probability": 0.6, "state": "OPEN", "forecastCategory": "BEST_CASE"},
-    {
-        "label": "Decision maker bought-in",
-        "probability": 0.8,
-        "state": "OPEN",
-        "forecastCategory": "BEST_CASE",
-    },
-    {"label": "Contract sent", "probability": 0.9, "state": "OPEN", "forecastCategory": "COMMIT"},
-    {"label": "Closed won", "probability": 1.0, "state": "WON"},
-    {"label": "Closed lost", "probability": 0.0, "state": "LOST"},
-]
 DEAL_FIELDS = """id name amount currency amountInCompanyCurrency probability weightedAmount forecastCategory
   forecastCategoryIsManual closeDate nextStep version owner { name } stage { label } pipeline { name }"""
 CREATE = f"mutation($input: CreateDealInput!) {{ createDeal(input: $input) {{ {DEAL_FIELDS} }} }}"
@@ -43,7 +30,7 @@ async def world(client: httpx.AsyncClient, admin: int) -> dict[str, Any]:
         client,
         """mutation($input: CreatePipelineInput!) { createPipeline(input: $input) {
           id name periodKind forecastAmount stages { id label probability state forecastCategory } } }""",
-        {"input": {"name": "New business", "stages": CLASSIC}},
+        {"input": {"name": "New business", "stages": CLASSIC_STAGES}},
         token=token,
     )
     pipeline = created["createPipeline"]
