@@ -1,38 +1,52 @@
 """What the viewer may do, resolved once per request and handed to the SQL as predicates.
 
-Until the Casbin scopes of DOMAIN.md §6 are enforced (the authorization issue), every signed-in user may
-read everything, and directory, settings and pipeline changes need the admin role.
+The grants come from the process's Casbin enforcer (in memory, one lookup per request); a scope
+becomes a WHERE clause on the owner column, so lists, counts, nested fields and node lookups all obey
+the same rule without a check per row.
 """
 
-import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ColumnElement, false, or_
 
-from authz.roles import ADMIN, roles_of
+from authz.catalog import NOTHING, Grant
+from authz.roles import ADMIN
+from db.tables import deals
+from db.teams import team_reach
 
 
-@dataclass
+@dataclass(frozen=True)
 class Access:
     viewer_id: int
-    engine: AsyncEngine
-    _roles: "asyncio.Future[set[str]] | None" = field(default=None, repr=False)
+    grants: dict[tuple[str, str], Grant]
+    roles: frozenset[str]
 
-    async def roles(self) -> set[str]:
-        """The viewer's roles, read once per request however many fields ask at the same time."""
-        if self._roles is None:
-            self._roles = asyncio.ensure_future(self._read_roles())
-        return await self._roles
+    def grant(self, resource: str, action: str) -> Grant:
+        return self.grants.get((resource, action), NOTHING)
 
-    async def _read_roles(self) -> set[str]:
-        async with self.engine.connect() as conn:
-            return await roles_of(conn, self.viewer_id)
+    def can(self, resource: str, action: str) -> bool:
+        """Whether the viewer holds (resource, action) with scope ALL (admin-level permissions)."""
+        return self.grant(resource, action).scope == "ALL"
 
-    async def is_admin(self) -> bool:
-        return ADMIN in await self.roles()
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN in self.roles
 
-    def deals_visible(self) -> ColumnElement[Any] | None:
-        """The SQL predicate of the deals the viewer may see; None while every deal is visible."""
-        return None
+    def owners(self, resource: str, action: str, owner: ColumnElement[Any]) -> ColumnElement[bool] | None:
+        """The predicate on an owner column for (resource, action); None when everything is allowed."""
+        grant = self.grant(resource, action)
+        if grant.scope == "ALL":
+            return None
+        allowed: list[ColumnElement[bool]] = []
+        if grant.scope in ("TEAM", "OWN"):
+            allowed.append(owner == self.viewer_id)
+        if grant.scope == "TEAM":
+            allowed.append(owner.in_(team_reach(self.viewer_id)))
+        if grant.unassigned:
+            allowed.append(owner.is_(None))
+        return or_(*allowed) if allowed else false()
+
+    def deals_visible(self) -> ColumnElement[bool] | None:
+        """The deals the viewer may see anywhere (deal:view)."""
+        return self.owners("deal", "view", deals.c.owner_id)

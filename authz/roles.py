@@ -1,13 +1,14 @@
 """Roles and role assignments, stored in the Casbin policy table."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.tables import casbin_rule, roles
 
+CHANNEL = "pipecast_policies"
 ADMIN = "admin"
 SALES_MANAGER = "sales_manager"
 SALES_REP = "sales_rep"
@@ -33,6 +34,7 @@ async def assign_roles(conn: AsyncConnection, user_id: int, names: Iterable[str]
         .values([{"ptype": "g", "v0": user_subject(user_id), "v1": name} for name in wanted])
         .on_conflict_do_nothing()
     )
+    await notify_policy_change(conn)
 
 
 async def bulk_assign(conn: AsyncConnection, assignments: Iterable[tuple[int, str]]) -> None:
@@ -40,23 +42,9 @@ async def bulk_assign(conn: AsyncConnection, assignments: Iterable[tuple[int, st
     rows = [{"ptype": "g", "v0": user_subject(user_id), "v1": role} for user_id, role in assignments]
     if rows:
         await conn.execute(insert(casbin_rule), rows)
+        await notify_policy_change(conn)
 
 
-async def roles_of(conn: AsyncConnection, user_id: int) -> set[str]:
-    rows = await conn.execute(
-        select(casbin_rule.c.v1).where(casbin_rule.c.ptype == "g", casbin_rule.c.v0 == user_subject(user_id))
-    )
-    return set(rows.scalars())
-
-
-async def roles_by_users(conn: AsyncConnection, user_ids: Sequence[int]) -> dict[int, set[str]]:
-    subjects = {user_subject(user_id): user_id for user_id in user_ids}
-    found: dict[int, set[str]] = {user_id: set() for user_id in user_ids}
-    rows = await conn.execute(
-        select(casbin_rule.c.v0, casbin_rule.c.v1).where(
-            casbin_rule.c.ptype == "g", casbin_rule.c.v0.in_(subjects)
-        )
-    )
-    for subject, role in rows:
-        found[subjects[subject]].add(role)
-    return found
+async def notify_policy_change(conn: AsyncConnection) -> None:
+    """Tell every process to reload its policies; PostgreSQL delivers it when the transaction commits."""
+    await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})

@@ -161,3 +161,16 @@ async def remove_membership(conn: AsyncConnection, team_id: int, user_id: int) -
         )
     )
     return bool(result.rowcount)
+
+
+def team_reach(user_id: int) -> Select[Any]:
+    """The users whose primary or extra team is one of `user_id`'s teams or a descendant of one."""
+    closure = team_closure()
+    mine = select(team_memberships.c.team_id).where(team_memberships.c.user_id == user_id)
+    theirs = team_memberships.alias("reached")
+    return (
+        select(theirs.c.user_id)
+        .join(closure, closure.c.team == theirs.c.team_id)
+        .where(closure.c.ancestor.in_(mine))
+        .correlate_except(theirs, closure, team_memberships)
+    )

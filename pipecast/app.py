@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from authz.access import Access
+from authz.policies import Policies
 from db.engine import create_engine
 from db.migrate import current_revision, ensure_current, head_revision
 from db.pipelines import CompanySettingsRecord
@@ -30,9 +31,10 @@ log = logging.getLogger("pipecast")
 class PipecastGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI app with Pipecast's Context; the viewer was authenticated before it runs."""
 
-    def __init__(self, engine: AsyncEngine, *, graphiql: bool, secret: str) -> None:
+    def __init__(self, engine: AsyncEngine, policies: Policies, *, graphiql: bool, secret: str) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=True)
         self.engine = engine
+        self.policies = policies
         self.cursor_key = cursor_key(secret)
 
     async def get_context(self, request: Any, response: Any) -> Context:
@@ -42,9 +44,15 @@ class PipecastGraphQL(GraphQL[Context, None]):
         loaders = Loaders(self.engine)
         loaders.settings.prime(None, settings)
         loaders.users_by_id.prime(viewer.id, viewer)
+        access = Access(
+            viewer.id,
+            await self.policies.grants_for(viewer.id),
+            frozenset(await self.policies.roles_of(viewer.id)),
+        )
         return Context(
             viewer=viewer,
-            access=Access(viewer.id, self.engine),
+            access=access,
+            policies=self.policies,
             engine=self.engine,
             loaders=loaders,
             cursor_key=self.cursor_key,
@@ -95,15 +103,20 @@ def create_app(settings: Settings) -> Starlette:
     engine = create_engine(
         settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
     )
-    graphql = PipecastGraphQL(engine, graphiql=settings.graphiql_enabled, secret=settings.jwt_secret)
+    policies = Policies(engine, settings.database_url)
+    graphql = PipecastGraphQL(
+        engine, policies, graphiql=settings.graphiql_enabled, secret=settings.jwt_secret
+    )
     authenticated = Authenticate(graphql, settings.jwt_secret, engine, graphiql=settings.graphiql_enabled)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
             await ensure_current(engine)
+            await policies.start()
             yield
         finally:
+            await policies.stop()
             await engine.dispose()
 
     async def healthz(request: Request) -> Response:
@@ -128,6 +141,7 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.engine = engine
+    app.state.policies = policies
     return app
 
 

@@ -15,10 +15,10 @@ UNIQUE_VIOLATION = "23505"
 T = TypeVar("T")
 
 
-async def require_admin(context: Context, what: str) -> None:
-    """Directory, settings and pipeline changes need the admin role (until Casbin scopes are enforced)."""
-    if not await context.access.is_admin():
-        raise Forbidden(f"{what} needs the admin role")
+def require(context: Context, resource: str, action: str, what: str) -> None:
+    """Admin-level changes need (resource, action) with scope ALL; else FORBIDDEN before anything is read."""
+    if not context.access.can(resource, action):
+        raise Forbidden(f"{what} needs the {resource}:{action} permission")
 
 
 def found(value: T | None, type_name: str, key: int) -> T:

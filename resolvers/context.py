@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.dataloader import DataLoader
 
 from authz.access import Access
-from authz.roles import roles_by_users
+from authz.policies import Policies
 from db.pagination import Page
 from db.pipelines import (
     CompanySettingsRecord,
@@ -51,7 +51,6 @@ class Loaders:
     stages_by_id: DataLoader[int, StageRecord | None] = field(init=False)
     stages_by_pipeline: DataLoader[int, list[StageRecord]] = field(init=False)
     settings: DataLoader[None, CompanySettingsRecord | None] = field(init=False)
-    roles_by_user: DataLoader[int, set[str]] = field(init=False)
     _by_arguments: dict[Hashable, DataLoader[Any, Any]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -64,7 +63,6 @@ class Loaders:
         self.stages_by_id = keyed_loader(self.engine, stages_by_ids, None)
         self.stages_by_pipeline = keyed_loader(self.engine, stages_by_pipeline_ids, [])
         self.settings = keyed_loader(self.engine, _settings, None)
-        self.roles_by_user = keyed_loader(self.engine, roles_by_users, set())
 
     def pages(self, arguments: Hashable, fetch: PageFetch) -> DataLoader[int, Page[Any]]:
         """A loader of one page per parent for one set of list arguments (one statement per batch)."""
@@ -91,6 +89,7 @@ class Loaders:
 class Context:
     viewer: UserRecord
     access: Access
+    policies: Policies
     engine: AsyncEngine
     loaders: Loaders
     cursor_key: bytes

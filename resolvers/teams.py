@@ -7,7 +7,7 @@ from db.pagination import Key, Page
 from db.teams import MembershipRecord, TeamRecord
 from db.users import UserRecord, users_by_ids
 from resolvers import validation as check
-from resolvers.common import found, require_admin, unique
+from resolvers.common import found, require, unique
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, NotFound
 
@@ -41,7 +41,7 @@ async def managers(context: Context, team_id: int) -> list[UserRecord]:
 
 
 async def create_team(context: Context, *, name: str, parent_id: int | None) -> TeamRecord:
-    await require_admin(context, "createTeam")
+    require(context, "directory", "manage", "createTeam")
     name = check.name(name)
     async with context.engine.begin() as conn:
         if parent_id is not None:
@@ -52,7 +52,7 @@ async def create_team(context: Context, *, name: str, parent_id: int | None) -> 
 async def update_team(
     context: Context, team_id: int, *, name: str | None, parent_id: int | None, detach: bool
 ) -> TeamRecord:
-    await require_admin(context, "updateTeam")
+    require(context, "directory", "manage", "updateTeam")
     if detach and parent_id is not None:
         raise BadUserInput("give either parentId or detach: true, not both")
     values: dict[str, object] = {}
@@ -71,7 +71,7 @@ async def update_team(
 
 
 async def set_membership(context: Context, membership: MembershipRecord) -> MembershipRecord:
-    await require_admin(context, "setTeamMembership")
+    require(context, "directory", "manage", "setTeamMembership")
     async with unique("the user already has a primary team"), context.engine.begin() as conn:
         found(await db.lock_team(conn, membership.team_id), "Team", membership.team_id)
         found(
@@ -90,7 +90,7 @@ async def set_membership(context: Context, membership: MembershipRecord) -> Memb
 
 
 async def remove_membership(context: Context, team_id: int, user_id: int) -> bool:
-    await require_admin(context, "removeTeamMembership")
+    require(context, "directory", "manage", "removeTeamMembership")
     async with context.engine.begin() as conn:
         if not await db.remove_membership(conn, team_id, user_id):
             raise NotFound("that user is not a member of that team")

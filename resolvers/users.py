@@ -10,9 +10,9 @@ from db.pagination import Key, Page
 from db.teams import MembershipRecord
 from db.users import UserRecord
 from resolvers import validation as check
-from resolvers.common import distinct, found, require_admin, unique
+from resolvers.common import distinct, found, require, unique
 from resolvers.context import Context
-from resolvers.errors import BadUserInput, Conflict
+from resolvers.errors import BadUserInput, Conflict, Forbidden
 
 DEAL_COLUMNS = (
     "name",
@@ -92,7 +92,7 @@ async def primary_team_id(context: Context, user_id: int) -> int | None:
 async def create_user(
     context: Context, *, name: str, email: str, sales_seat: bool, roles: Sequence[str]
 ) -> UserRecord:
-    await require_admin(context, "createUser")
+    require(context, "directory", "manage", "createUser")
     name, email = check.name(name), check.email(email)
     async with unique(f"a user with email {email} already exists"), context.engine.begin() as conn:
         if await db.email_taken(conn, email):
@@ -114,7 +114,7 @@ async def update_user(
     active: bool | None,
     sales_seat: bool | None,
 ) -> UserRecord:
-    await require_admin(context, "updateUser")
+    require(context, "directory", "manage", "updateUser")
     values: dict[str, object] = {}
     if name is not None:
         values["name"] = check.name(name)
@@ -153,6 +153,9 @@ async def set_deal_columns(context: Context, columns: Sequence[str]) -> list[str
 
 
 async def roles_of(context: Context, user_id: int) -> set[str]:
+    """A user's roles: the viewer's own, or anyone's for holders of permissions:manage."""
     if user_id == context.viewer.id:
-        return await context.access.roles()
-    return await context.loaders.roles_by_user.load(user_id)
+        return set(context.access.roles)
+    if not context.access.can("permissions", "manage"):
+        raise Forbidden("only the user and holders of permissions:manage see a user's roles")
+    return await context.policies.roles_of(user_id)

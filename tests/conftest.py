@@ -109,11 +109,12 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(scope="module")
-async def admin(engine: AsyncEngine) -> int:
-    """A user with the admin role in this module's database."""
+async def admin(engine: AsyncEngine, app: Starlette) -> int:
+    """A user with the admin role in this module's database, known to the app's policies."""
     async with engine.begin() as conn:
         user_id = await create_user(
             conn, name="Astrid Admin", email="astrid.admin@example.com", sales_seat=False
         )
         await assign_roles(conn, user_id, ["admin"])
+    await app.state.policies.reload()  # the app would also pick it up from the NOTIFY within ~0.1 s
     return user_id

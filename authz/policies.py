@@ -1,0 +1,155 @@
+"""The Casbin enforcer of one process, loaded from PostgreSQL and kept current across replicas.
+
+Policies live in `casbin_rule` (p: subject, resource, action, scope, unassigned; g: user:<id>, role).
+Pipecast writes them with SQL in the same transaction as the audit entry, then `NOTIFY`s; every process
+LISTENs on a dedicated connection and reloads (debounced), reconnecting with backoff when that
+connection drops. Requests only read the in-memory enforcer: no Casbin call or SQL per row.
+"""
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import casbin
+from casbin.persist.adapters.asyncio import AsyncAdapter
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from authz.catalog import Grant, widest
+from authz.roles import CHANNEL
+from db.engine import asyncpg_dsn
+from db.tables import casbin_rule
+
+log = logging.getLogger("pipecast.policies")
+
+MODEL = Path(__file__).resolve().parent / "model.conf"
+DEBOUNCE_SECONDS = 0.05
+BACKOFF_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0)
+
+
+class PostgresAdapter(AsyncAdapter):  # type: ignore[misc]
+    """Reads `casbin_rule`; Pipecast writes the table itself (see authz.admin), never through Casbin."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def load_policy(self, model: Any) -> None:
+        columns = [casbin_rule.c[f"v{i}"] for i in range(6)]
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(casbin_rule.c.ptype, *columns).order_by(casbin_rule.c.id))
+        for ptype, *values in rows:
+            while values and values[-1] == "":
+                values.pop()
+            model.add_policy(ptype[0], ptype, values)
+
+    async def save_policy(self, model: Any) -> bool:
+        raise NotImplementedError("Pipecast writes policies with SQL (authz.admin)")
+
+    async def add_policy(self, sec: str, ptype: str, rule: list[str]) -> bool:
+        raise NotImplementedError("Pipecast writes policies with SQL (authz.admin)")
+
+    async def remove_policy(self, sec: str, ptype: str, rule: list[str]) -> bool:
+        raise NotImplementedError("Pipecast writes policies with SQL (authz.admin)")
+
+    async def remove_filtered_policy(
+        self, sec: str, ptype: str, field_index: int, *field_values: str
+    ) -> bool:
+        raise NotImplementedError("Pipecast writes policies with SQL (authz.admin)")
+
+
+class Policies:
+    """The process's enforcer, its reloads and its LISTEN connection."""
+
+    def __init__(self, engine: AsyncEngine, database_url: str) -> None:
+        self.engine = engine
+        self.dsn = asyncpg_dsn(database_url)
+        self.enforcer = casbin.AsyncEnforcer(str(MODEL), PostgresAdapter(engine))
+        self.reloads = 0
+        self._pending: asyncio.TimerHandle | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._reload_lock = asyncio.Lock()
+
+    async def reload(self) -> None:
+        async with self._reload_lock:
+            await self.enforcer.load_policy()
+            self.reloads += 1
+
+    async def grants_for(self, user_id: int) -> dict[tuple[str, str], Grant]:
+        """Every (resource, action) → the widest grant reaching the user directly or through roles."""
+        found: dict[tuple[str, str], list[Grant]] = {}
+        for rule in await self.rules_for(user_id):
+            _, resource, action, scope, unassigned = rule
+            found.setdefault((resource, action), []).append(Grant(scope, unassigned == "true"))
+        return {key: widest(grants) for key, grants in found.items()}
+
+    async def rules_for(self, user_id: int) -> list[list[str]]:
+        """The policies reaching the user (subject, resource, action, scope, unassigned)."""
+        subject = f"user:{user_id}"
+        subjects = {subject, *await self.enforcer.get_implicit_roles_for_user(subject)}
+        return [[*rule, "false"][:5] for rule in self.enforcer.get_policy() if rule and rule[0] in subjects]
+
+    async def roles_of(self, user_id: int) -> set[str]:
+        return set(await self.enforcer.get_roles_for_user(f"user:{user_id}"))
+
+    # Cross-replica sync
+
+    async def start(self) -> None:
+        await self.reload()
+        self._listener = asyncio.create_task(self._listen(), name="pipecast policy listener")
+
+    async def stop(self) -> None:
+        if self._pending:
+            self._pending.cancel()
+        if self._listener:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+
+    def _schedule_reload(self, *_: object) -> None:
+        """Debounce: a burst of notifications makes one reload."""
+        if self._pending is None or self._pending.cancelled():
+            loop = asyncio.get_running_loop()
+            self._pending = loop.call_later(DEBOUNCE_SECONDS, self._start_reload)
+
+    def _start_reload(self) -> None:
+        self._pending = None
+        asyncio.get_running_loop().create_task(self._reload_logged())
+
+    async def _reload_logged(self) -> None:
+        try:
+            await self.reload()
+        except Exception:
+            log.exception("policy reload failed; the next notification or reconnect retries")
+
+    async def _listen(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                connection = await asyncpg.connect(self.dsn, timeout=10)
+            except (OSError, asyncpg.PostgresError, TimeoutError):
+                delay = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
+                attempt += 1
+                log.warning("policy listener cannot connect; retrying in %.2f s", delay)
+                await asyncio.sleep(delay)
+                continue
+            closed = asyncio.Event()
+            connection.add_termination_listener(lambda _, event=closed: event.set())
+            try:
+                await connection.add_listener(CHANNEL, self._schedule_reload)
+                if attempt:
+                    await self._reload_logged()  # notifications may have been missed while away
+                attempt = 0
+                while not closed.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(closed.wait(), timeout=5)
+                    if not closed.is_set() and connection.is_closed():
+                        closed.set()
+            except (OSError, asyncpg.PostgresError):
+                log.warning("policy listener lost its connection; reconnecting")
+            finally:
+                with contextlib.suppress(Exception):
+                    await connection.close(timeout=1)
+            attempt = max(attempt, 1)
