@@ -91,6 +91,10 @@ class Policies:
         subjects = {subject, *await self.enforcer.get_implicit_roles_for_user(subject)}
         return [[*rule, "false"][:5] for rule in self.enforcer.get_policy() if rule and rule[0] in subjects]
 
+    def rules_of_subject(self, subject: str) -> list[list[str]]:
+        """The policies stored for exactly this subject (a role, or user:<id>)."""
+        return [[*rule, "false"][:5] for rule in self.enforcer.get_policy() if rule and rule[0] == subject]
+
     async def roles_of(self, user_id: int) -> set[str]:
         return set(await self.enforcer.get_roles_for_user(f"user:{user_id}"))
 

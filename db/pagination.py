@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ARRAY, BigInteger, ColumnElement, Row, Select, func, literal, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import TypeEngine
 
 R = TypeVar("R")
 P = TypeVar("P", bound=Hashable)
@@ -101,16 +102,15 @@ async def fetch_pages(
     after: Key | None,
     with_total: bool,
     convert: Callable[[Row[Any]], R],
+    key_type: TypeEngine[Any] | None = None,
 ) -> dict[P, Page[R]]:
     """The page of every parent in one LATERAL statement (and their totals in one more, when asked).
 
-    `build(parent)` returns the query and ordering for one parent, given the parent key as a column.
+    `build(parent)` returns the query and ordering for one parent, given the parent key as a column;
+    parent keys are BIGINT unless `key_type` says otherwise.
     """
-    keys = (
-        func.unnest(literal(list(parents), ARRAY(BigInteger)))
-        .table_valued("parent")
-        .render_derived("parents")
-    )
+    array = ARRAY(key_type if key_type is not None else BigInteger())
+    keys = func.unnest(literal(list(parents), array)).table_valued("parent").render_derived("parents")
     query, ordering = build(keys.c.parent)
     inner = query.add_columns(*_key_labels(ordering))
     if after is not None:

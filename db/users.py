@@ -27,8 +27,15 @@ _COLUMNS = (users.c.id, users.c.name, users.c.email, users.c.active, users.c.sal
 USER_ORDER = Ordering("users.NAME_ASC", (users.c.name, users.c.id))
 
 
-def _record(row: Any) -> UserRecord:
+def user_record(row: Any) -> UserRecord:
     return UserRecord(row.id, row.name, row.email, row.active, row.sales_seat)
+
+
+def user_columns() -> tuple[Any, ...]:
+    return _COLUMNS
+
+
+_record = user_record
 
 
 def like_pattern(text: str) -> str:

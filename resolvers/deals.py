@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import BigInteger, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import deals as db
@@ -17,7 +18,7 @@ from db.users import users_by_ids
 from resolvers import validation as check
 from resolvers.common import found
 from resolvers.context import Context
-from resolvers.errors import BadUserInput, Conflict
+from resolvers.errors import BadUserInput, Conflict, Forbidden
 from resolvers.pipelines import company_settings
 
 FORCED_CATEGORY = {"WON": "CLOSED_WON", "LOST": "NOT_FORECASTED"}
@@ -173,6 +174,9 @@ async def create_deal(context: Context, data: NewDeal) -> int:
             found((await users_by_ids(conn, [data.owner_id])).get(data.owner_id), "User", data.owner_id)
         manual = _manual_category(data.forecast_category, stage) if data.forecast_category else None
         rate = await _rate(conn, currency)
+        [may_own] = await _may_edit(conn, context, [data.owner_id])
+        if not may_own:
+            raise Forbidden(_OUTSIDE_REACH)
         return await db.insert_deal(
             conn,
             {
@@ -191,6 +195,24 @@ async def create_deal(context: Context, data: NewDeal) -> int:
         )
 
 
+_OUTSIDE_REACH = "that owner is outside the deals you may edit (deal:edit)"
+
+
+async def _may_edit(conn: AsyncConnection, context: Context, owners: list[int | None]) -> list[bool]:
+    """Whether deal:edit reaches a deal owned by each of `owners` (None: unassigned), in one statement."""
+    checks = [context.access.owners("deal", "edit", literal(owner, BigInteger)) for owner in owners]
+    if all(check is None for check in checks):
+        return [True] * len(owners)
+    row = (await conn.execute(select(*(true() if c is None else c for c in checks)))).one()
+    return [bool(value) for value in row]
+
+
+async def reload(context: Context, deal_id: int) -> DealRecord:
+    """A deal the viewer just wrote, as stored (a reassignment may have moved it out of their view)."""
+    async with context.engine.connect() as conn:
+        return (await db.deals_by_ids(conn, [deal_id]))[deal_id]
+
+
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -206,6 +228,12 @@ async def update_deal(context: Context, deal_id: int, data: DealInput, expected_
                 f"you expected {expected_version}): reload it and try again"
             )
         values, changes = await _changes(conn, deal, data)
+        new_owner = values.get("owner_id", deal.owner_id)
+        rights = await _may_edit(conn, context, [deal.owner_id, new_owner])
+        if not rights[0]:
+            raise Forbidden("you may see this deal but not change it (deal:edit)")
+        if not rights[1]:
+            raise Forbidden(_OUTSIDE_REACH)
         if values:
             await db.update_deal(conn, deal_id, values, changes, context.viewer.id)
     return deal_id

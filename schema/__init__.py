@@ -8,19 +8,19 @@ from strawberry.schema.config import StrawberryConfig
 
 from resolvers.context import Context
 from schema import ids
+from schema.admin import AdminMutation, AdminQuery, AuditEntry
 from schema.deals import Deal, DealMutation, DealQuery
-from schema.enums import Scope
 from schema.errors import PipecastErrors
 from schema.pipelines import Pipeline, PipelineMutation, PipelineQuery, Stage
 from schema.scalars import SCALAR_MAP
 from schema.teams import Team, TeamMutation, TeamQuery
 from schema.users import User, UserMutation, UserQuery
 
-NODE_TYPES: dict[str, Any] = {t.__name__: t for t in (User, Team, Pipeline, Stage, Deal)}
+NODE_TYPES: dict[str, Any] = {t.__name__: t for t in (User, Team, Pipeline, Stage, Deal, AuditEntry)}
 
 
 @strawberry.type
-class Query(UserQuery, TeamQuery, PipelineQuery, DealQuery):
+class Query(UserQuery, TeamQuery, PipelineQuery, DealQuery, AdminQuery):
     @strawberry.field(description="Any object by its global ID; null when it does not exist or is hidden.")
     async def node(self, info: strawberry.Info[Context], id: strawberry.ID) -> relay.Node | None:
         parts = ids.split(id)
@@ -35,7 +35,7 @@ class Query(UserQuery, TeamQuery, PipelineQuery, DealQuery):
 
 
 @strawberry.type
-class Mutation(UserMutation, TeamMutation, PipelineMutation, DealMutation):
+class Mutation(UserMutation, TeamMutation, PipelineMutation, DealMutation, AdminMutation):
     pass
 
 
@@ -43,7 +43,7 @@ def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
-        types=[*NODE_TYPES.values(), Scope],
+        types=list(NODE_TYPES.values()),
         config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALAR_MAP),
         extensions=[PipecastErrors],
     )

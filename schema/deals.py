@@ -371,6 +371,4 @@ class DealMutation:
 
 
 async def _reload(info: strawberry.Info[Context], deal_id: int) -> Deal:
-    [record] = await resolve.deals_by_ids(info.context, [deal_id])
-    assert record is not None  # just written in a committed transaction
-    return Deal.of(record)
+    return Deal.of(await resolve.reload(info.context, deal_id))

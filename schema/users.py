@@ -9,6 +9,7 @@ from strawberry import relay
 from db.pagination import Page
 from db.teams import MembershipRecord
 from db.users import USER_ORDER, UserRecord
+from resolvers import admin as resolve_admin
 from resolvers import teams as resolve_teams
 from resolvers import users as resolve
 from resolvers.context import Context
@@ -18,6 +19,7 @@ from schema.enums import MembershipRole
 from schema.pagination import Connection, arguments, connection
 
 if TYPE_CHECKING:
+    from schema.admin import Permission
     from schema.deals import DealConnection, DealFilter, DealOrder
     from schema.teams import Team
 
@@ -67,6 +69,17 @@ class User(relay.Node):
     )
     async def roles(self, info: strawberry.Info[Context]) -> list[str]:
         return sorted(await resolve.roles_of(info.context, self.id))
+
+    @strawberry.field(
+        description="The permissions in force for this user (the viewer's own, or anyone's for "
+        "permissions:manage)."
+    )
+    async def permissions(
+        self, info: strawberry.Info[Context]
+    ) -> list[Annotated["Permission", strawberry.lazy("schema.admin")]]:
+        from schema.admin import Permission  # noqa: PLC0415  (admin types refer to users)
+
+        return [Permission.of(rule) for rule in await resolve_admin.user_rules(info.context, self.id)]
 
     @strawberry.field(description="The deals this user owns.")
     async def deals(
