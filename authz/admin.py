@@ -111,8 +111,9 @@ async def active_admins(conn: AsyncConnection) -> int:
 
 async def active_permission_managers(conn: AsyncConnection) -> int:
     """Active users who hold permissions:manage ALL, directly or through a role."""
-    their_roles = select(casbin_rule.c.v1).where(
-        casbin_rule.c.ptype == "g", casbin_rule.c.v0 == _subject_of(users.c.id)
+    assignments = casbin_rule.alias("assignments")
+    their_roles = select(assignments.c.v1).where(
+        assignments.c.ptype == "g", assignments.c.v0 == _subject_of(users.c.id)
     )
     granting = select(casbin_rule.c.id).where(
         casbin_rule.c.ptype == "p",

@@ -37,11 +37,22 @@ _MEMBERSHIP = (
 TEAM_ORDER = Ordering("teams.NAME_ASC", (teams.c.name, teams.c.id))
 
 
-def team_closure() -> CTE:
-    """(ancestor, team) for every team and each of its descendants, itself included."""
+def _closure() -> CTE:
     seed = select(teams.c.id.label("ancestor"), teams.c.id.label("team")).cte("team_closure", recursive=True)
     step = select(seed.c.ancestor, teams.c.id).join(teams, teams.c.parent_id == seed.c.team)
     return seed.union_all(step)
+
+
+_TEAM_CLOSURE = _closure()
+
+
+def team_closure() -> CTE:
+    """(ancestor, team) for every team and each of its descendants, itself included.
+
+    One CTE object, so that a statement using it in several places (a team's deals seen through a
+    TEAM scope) computes it once.
+    """
+    return _TEAM_CLOSURE
 
 
 def members_of(team: ColumnElement[Any] | int, *, with_descendants: bool) -> Select[Any]:

@@ -93,7 +93,7 @@ async def _known_role(conn: AsyncConnection, role: str) -> None:
         raise NotFound(f"no role named {role!r}")
 
 
-async def _keep_someone_in_charge(conn: AsyncConnection) -> None:
+async def keep_someone_in_charge(conn: AsyncConnection) -> None:
     """Refuse a change (still uncommitted) that would leave nobody able to manage permissions."""
     if await db.active_admins(conn) == 0:
         raise Conflict("the last active admin cannot lose the admin role")
@@ -148,7 +148,7 @@ async def unassign_role(context: Context, user_id: int, role: str) -> UserRecord
         await _known_role(conn, role)
         if await db.has_role(conn, user_id, role):
             await db.unassign(conn, user_id, role)
-            await _keep_someone_in_charge(conn)
+            await keep_someone_in_charge(conn)
             await record(
                 conn,
                 actor_id=context.viewer.id,
@@ -184,7 +184,7 @@ async def set_permission(context: Context, rule: Rule) -> Rule:
             await _known_role(conn, rule.subject)
         before = (await db.rules_of(conn, rule.subject)).get((rule.resource, rule.action))
         await db.set_rule(conn, rule)
-        await _keep_someone_in_charge(conn)
+        await keep_someone_in_charge(conn)
         await record(
             conn,
             actor_id=context.viewer.id,

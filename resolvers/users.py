@@ -10,6 +10,7 @@ from db.pagination import Key, Page
 from db.teams import MembershipRecord
 from db.users import UserRecord
 from resolvers import validation as check
+from resolvers.admin import keep_someone_in_charge
 from resolvers.common import distinct, found, require, unique
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, Forbidden
@@ -130,7 +131,12 @@ async def update_user(
             raise Conflict(f"a user with email {values['email']} already exists")
         if active is False and user_id == context.viewer.id:
             raise BadUserInput("you cannot deactivate yourself")
-        return await db.update_user(conn, user_id, values) if values else current
+        if not values:
+            return current
+        updated = await db.update_user(conn, user_id, values)
+        if active is False:
+            await keep_someone_in_charge(conn)
+        return updated
 
 
 async def deal_columns(context: Context) -> list[str]:

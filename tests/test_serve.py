@@ -2,42 +2,16 @@
 
 import re
 import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.support import PIPECAST, cli_env
-
-STARTUP_SECONDS = 90
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_until_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"serve exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"serve was not ready within {STARTUP_SECONDS} s:\n{log.read_text()}")
+from tests.support import PIPECAST, cli_env, free_port, wait_until_ready
 
 
 def test_serve_demo_answers_over_http(tmp_path: Path) -> None:
-    port, data_dir, log = _free_port(), tmp_path / "data", tmp_path / "serve.log"
+    port, data_dir, log = free_port(), tmp_path / "data", tmp_path / "serve.log"
     base = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -47,7 +21,7 @@ def test_serve_demo_answers_over_http(tmp_path: Path) -> None:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_until_ready(base, process, log)
+        wait_until_ready(base, process, log)
         printed = log.read_text()
         assert f"GraphiQL: {base}/graphql" in printed
         tokens = dict(
