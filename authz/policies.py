@@ -68,6 +68,7 @@ class Policies:
         self.dsn = asyncpg_dsn(database_url)
         self.enforcer = casbin.AsyncEnforcer(str(MODEL), PostgresAdapter(engine))
         self.reloads = 0
+        self.lookups = 0  # grant lookups: one per request, whatever the response holds
         self._pending: asyncio.TimerHandle | None = None
         self._listener: asyncio.Task[None] | None = None
         self._reload_lock = asyncio.Lock()
@@ -79,6 +80,7 @@ class Policies:
 
     async def grants_for(self, user_id: int) -> dict[tuple[str, str], Grant]:
         """Every (resource, action) → the widest grant reaching the user directly or through roles."""
+        self.lookups += 1
         found: dict[tuple[str, str], list[Grant]] = {}
         for rule in await self.rules_for(user_id):
             _, resource, action, scope, unassigned = rule

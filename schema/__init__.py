@@ -3,8 +3,10 @@
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry import relay
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from resolvers.context import Context
 from schema import ids
@@ -39,8 +41,15 @@ class Mutation(UserMutation, TeamMutation, PipelineMutation, DealMutation, Admin
     pass
 
 
+class PipecastSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Client errors are answers, not incidents: PipecastErrors logs the internal ones."""
+
+
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    return PipecastSchema(
         query=Query,
         mutation=Mutation,
         types=list(NODE_TYPES.values()),

@@ -268,31 +268,92 @@ async def test_deal_creation_per_viewer(
         assert await _snapshot(engine) == before
 
 
+def _admin_writes(company: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Every directory, settings and permission mutation, with input an admin could send as it is."""
+    stage = company["pipeline"]["stages"]["Qualified to buy"]
+    membership = {
+        "teamId": company["americas"],
+        "userId": company["rep_n2"],
+        "role": "MEMBER",
+        "primary": False,
+    }
+    return {
+        "createUser": ("mutation($i: CreateUserInput!) { createUser(input: $i) { id } }", {"i": {"name": "Eve", "email": "eve@example.com"}}),
+        "updateUser": ("mutation($i: UpdateUserInput!) { updateUser(input: $i) { id } }", {"i": {"id": company["rep_n2"], "name": "Renamed"}}),
+        "createTeam": ("mutation($i: CreateTeamInput!) { createTeam(input: $i) { id } }", {"i": {"name": "New team"}}),
+        "updateTeam": ("mutation($i: UpdateTeamInput!) { updateTeam(input: $i) { id } }", {"i": {"id": company["americas"], "name": "AMER"}}),
+        "setTeamMembership": ("mutation($i: TeamMembershipInput!) { setTeamMembership(input: $i) { primary } }", {"i": membership}),
+        "removeTeamMembership": ("mutation($t: ID!, $u: ID!) { removeTeamMembership(teamId: $t, userId: $u) }", {"t": company["nordics"], "u": company["rep_x"]}),
+        "createPipeline": ("mutation($i: CreatePipelineInput!) { createPipeline(input: $i) { id } }", {"i": {"name": "P", "stages": [{"label": "A", "probability": 0.5, "state": "OPEN"}]}}),
+        "updatePipelineSettings": ("mutation($i: PipelineSettingsInput!) { updatePipelineSettings(input: $i) { id } }", {"i": {"pipelineId": company["pipeline"]["id"], "forecastAmount": "RAW"}}),
+        "updateStageMapping": ("mutation($i: StageMappingInput!) { updateStageMapping(input: $i) { id } }", {"i": {"stageId": stage, "probability": 0.45}}),
+        "updateCompanySettings": ("mutation($i: CompanySettingsInput!) { updateCompanySettings(input: $i) { currency } }", {"i": {"fiscalYearStartMonth": 2}}),
+        "setExchangeRate": ("mutation($i: ExchangeRateInput!) { setExchangeRate(input: $i) { rate } }", {"i": {"currency": "NOK", "rate": "0.09", "validFrom": "2026-01-01"}}),
+        "createRole": ('mutation { createRole(name: "reviewer") { name } }', {}),
+        "assignRole": ('mutation($u: ID!) { assignRole(userId: $u, role: "sales_rep") { id } }', {"u": company["norole"]}),
+        "unassignRole": ('mutation($u: ID!) { unassignRole(userId: $u, role: "sales_rep") { id } }', {"u": company["rep_n"]}),
+        "setPermission": ('mutation($i: SetPermissionInput!) { setPermission(input: $i) { scope } }', {"i": {"subject": "sales_rep", "resource": "deal", "action": "view", "scope": "ALL"}}),
+    }  # fmt: skip
+
+
 ADMIN_WRITES = [
-    ('mutation { createTeam(input: {name: "New team"}) { id } }', "directory"),
-    ("mutation { updateCompanySettings(input: {fiscalYearStartMonth: 1}) { currency } }", "settings"),
-    (
-        'mutation { setExchangeRate(input: {currency: "NOK", rate: "0.09", validFrom: "2026-01-01"}) { rate } }',
-        "settings",
-    ),
-    ('mutation { createRole(name: "auditor") { name } }', "permissions"),
-]
+    "createUser", "updateUser", "createTeam", "updateTeam", "setTeamMembership", "removeTeamMembership",
+    "createPipeline", "updatePipelineSettings", "updateStageMapping", "updateCompanySettings", "setExchangeRate",
+    "createRole", "assignRole", "unassignRole", "setPermission",
+]  # fmt: skip
 
 
-@pytest.mark.parametrize("viewer", ["mgr", "rep_n", "norole", "peruser"])
-@pytest.mark.parametrize(("operation", "kind"), ADMIN_WRITES)
+@pytest.mark.parametrize("viewer", ["mgr", "rep_n", "rep_x", "norole", "peruser", "revoked"])
+@pytest.mark.parametrize("mutation", ADMIN_WRITES)
 async def test_admin_writes_are_forbidden_to_everyone_else(
-    client: httpx.AsyncClient,
-    company: dict[str, Any],
-    engine: AsyncEngine,
-    viewer: str,
-    operation: str,
-    kind: str,
+    client: httpx.AsyncClient, company: dict[str, Any], engine: AsyncEngine, viewer: str, mutation: str
 ) -> None:
+    operation, variables = _admin_writes(company)[mutation]
     before = await _snapshot(engine)
-    code, _ = await error_code(client, operation, token=_token(company, viewer))
-    assert code == "FORBIDDEN"
+    code, message = await error_code(client, operation, variables, token=_token(company, viewer))
+    assert code == "FORBIDDEN", message
     assert await _snapshot(engine) == before
+
+
+async def test_the_same_writes_are_allowed_to_the_admin(
+    client: httpx.AsyncClient, company: dict[str, Any]
+) -> None:
+    writes = _admin_writes(company)
+    for mutation in ADMIN_WRITES:
+        operation, variables = writes[mutation]
+        await data(client, operation, variables, token=_token(company, "admin"))
+    # Put back what later tests rely on.
+    undo = "mutation($i: SetPermissionInput!) { setPermission(input: $i) { scope } }"
+    await data(
+        client,
+        undo,
+        {"i": {"subject": "sales_rep", "resource": "deal", "action": "view", "scope": "TEAM"}},
+        token=_token(company, "admin"),
+    )
+    await data(
+        client,
+        'mutation($u: ID!) { assignRole(userId: $u, role: "sales_rep") { id } }',
+        {"u": company["rep_n"]},
+        token=_token(company, "admin"),
+    )
+    await data(
+        client,
+        'mutation($u: ID!) { unassignRole(userId: $u, role: "sales_rep") { id } }',
+        {"u": company["norole"]},
+        token=_token(company, "admin"),
+    )
+    await data(
+        client,
+        "mutation($i: TeamMembershipInput!) { setTeamMembership(input: $i) { primary } }",
+        {"i": {"teamId": company["nordics"], "userId": company["rep_x"], "role": "MEMBER", "primary": False}},
+        token=_token(company, "admin"),
+    )
+    await data(
+        client,
+        "mutation($t: ID!, $u: ID!) { removeTeamMembership(teamId: $t, userId: $u) }",
+        {"t": company["americas"], "u": company["rep_n2"]},
+        token=_token(company, "admin"),
+    )
 
 
 async def test_admin_only_reads(client: httpx.AsyncClient, company: dict[str, Any]) -> None:
