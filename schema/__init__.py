@@ -13,16 +13,19 @@ from schema import ids
 from schema.admin import AdminMutation, AdminQuery, AuditEntry
 from schema.deals import Deal, DealMutation, DealQuery
 from schema.errors import PipecastErrors
+from schema.forecasts import ForecastMutation, ForecastQuery, ForecastSubmission, Goal
 from schema.pipelines import Pipeline, PipelineMutation, PipelineQuery, Stage
 from schema.scalars import SCALAR_MAP
 from schema.teams import Team, TeamMutation, TeamQuery
 from schema.users import User, UserMutation, UserQuery
 
-NODE_TYPES: dict[str, Any] = {t.__name__: t for t in (User, Team, Pipeline, Stage, Deal, AuditEntry)}
+NODE_TYPES: dict[str, Any] = {
+    t.__name__: t for t in (User, Team, Pipeline, Stage, Deal, AuditEntry, Goal, ForecastSubmission)
+}
 
 
 @strawberry.type
-class Query(UserQuery, TeamQuery, PipelineQuery, DealQuery, AdminQuery):
+class Query(UserQuery, TeamQuery, PipelineQuery, DealQuery, ForecastQuery, AdminQuery):
     @strawberry.field(description="Any object by its global ID; null when it does not exist or is hidden.")
     async def node(self, info: strawberry.Info[Context], id: strawberry.ID) -> relay.Node | None:
         parts = ids.split(id)
@@ -30,14 +33,14 @@ class Query(UserQuery, TeamQuery, PipelineQuery, DealQuery, AdminQuery):
             ids.decode(id, "Node")  # raises BAD_USER_INPUT
             return None
         node_type = NODE_TYPES.get(parts[0])
-        if node_type is None:
+        if node_type is None or (node_type is not Goal and not parts[1].isdecimal()):
             return None
-        [found] = await node_type.resolve_nodes(info=info, node_ids=[str(parts[1])])
+        [found] = await node_type.resolve_nodes(info=info, node_ids=[parts[1]])
         return found  # type: ignore[no-any-return]
 
 
 @strawberry.type
-class Mutation(UserMutation, TeamMutation, PipelineMutation, DealMutation, AdminMutation):
+class Mutation(UserMutation, TeamMutation, PipelineMutation, DealMutation, ForecastMutation, AdminMutation):
     pass
 
 

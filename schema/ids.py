@@ -9,26 +9,26 @@ from strawberry.relay import to_base64
 from resolvers.errors import BadUserInput
 
 
-def split(global_id: str) -> tuple[str, int] | None:
+def split(global_id: str) -> tuple[str, str] | None:
     """(type name, key) of a well-formed global ID, else None."""
     try:
         text = base64.b64decode(global_id, validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     type_name, _, key = text.partition(":")
-    if not type_name or not key.isdecimal() or len(key) > 18 or to_base64(type_name, int(key)) != global_id:
+    if not type_name or not key or len(key) > 100 or to_base64(type_name, key) != global_id:
         return None
-    return type_name, int(key)
+    return type_name, key
 
 
 def decode(global_id: str, type_name: str, field: str = "id") -> int:
     """The key of a `type_name` ID; anything else is BAD_USER_INPUT naming the field."""
     parts = split(global_id)
-    if parts is None:
+    if parts is None or (parts[0] == type_name and not (parts[1].isdecimal() and len(parts[1]) <= 18)):
         raise BadUserInput(f"{field}: {global_id!r} is not an ID issued by this API")
     if parts[0] != type_name:
         raise BadUserInput(f"{field}: {global_id!r} is the ID of a {parts[0]}, not of a {type_name}")
-    return parts[1]
+    return int(parts[1])
 
 
 def decode_many(global_ids: Sequence[str] | None, type_name: str, field: str) -> tuple[int, ...] | None:

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry import relay
 
+from db.forecasts import Subject
+from db.periods import Period
 from db.teams import TEAM_ORDER, TeamRecord
 from db.users import USER_ORDER
 from resolvers import teams as resolve
@@ -17,6 +19,7 @@ from schema.users import User, UserConnection, user_connection
 
 if TYPE_CHECKING:
     from schema.deals import DealConnection, DealFilter, DealOrder
+    from schema.forecasts import ForecastRow, Goal
 
 
 @strawberry.type(description="A team; teams nest into a tree.")
@@ -66,6 +69,28 @@ class Team(relay.Node):
     @strawberry.field(description="The team's managers, by name.")
     async def managers(self, info: strawberry.Info[Context]) -> list[User]:
         return [User.of(u) for u in await resolve.managers(info.context, self.id)]
+
+    @strawberry.field(
+        description="The team's goals of the pipeline's period kind; without its own, its members' sum."
+    )
+    async def goals(
+        self,
+        info: strawberry.Info[Context],
+        pipeline_id: strawberry.ID,
+        from_: Annotated[Period | None, strawberry.argument(name="from")] = None,
+        to: Period | None = None,
+    ) -> list[Annotated["Goal", strawberry.lazy("schema.forecasts")]]:
+        from schema.forecasts import subject_goals  # noqa: PLC0415  (forecasts refer to teams)
+
+        return await subject_goals(info, Subject("team", self.id), pipeline_id, from_, to)
+
+    @strawberry.field(description="The team's forecast row; null when outside the viewer's forecast:view.")
+    async def forecast(
+        self, info: strawberry.Info[Context], pipeline_id: strawberry.ID, period: Period
+    ) -> Annotated["ForecastRow", strawberry.lazy("schema.forecasts")] | None:
+        from schema.forecasts import subject_forecast  # noqa: PLC0415
+
+        return await subject_forecast(info, Subject("team", self.id), pipeline_id, period)
 
     @strawberry.field(description="Deals owned by members of this team or of its descendants.")
     async def deals(

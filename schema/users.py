@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry import relay
 
+from db.forecasts import Subject
 from db.pagination import Page
+from db.periods import Period
 from db.teams import MembershipRecord
 from db.users import USER_ORDER, UserRecord
 from resolvers import admin as resolve_admin
@@ -21,6 +23,7 @@ from schema.pagination import Connection, arguments, connection
 if TYPE_CHECKING:
     from schema.admin import Permission
     from schema.deals import DealConnection, DealFilter, DealOrder
+    from schema.forecasts import ForecastRow, ForecastSubmissionConnection, Goal
     from schema.teams import Team
 
 TeamRef = Annotated["Team", strawberry.lazy("schema.teams")]
@@ -93,6 +96,39 @@ class User(relay.Node):
         from schema.deals import deals_of  # noqa: PLC0415  (deals and users refer to each other)
 
         return await deals_of(info, "owner", self.id, first, after, filter, order_by)
+
+    @strawberry.field(description="This user's goals in a pipeline, of its period kind, between two periods.")
+    async def goals(
+        self,
+        info: strawberry.Info[Context],
+        pipeline_id: strawberry.ID,
+        from_: Annotated[Period | None, strawberry.argument(name="from")] = None,
+        to: Period | None = None,
+    ) -> list[Annotated["Goal", strawberry.lazy("schema.forecasts")]]:
+        from schema.forecasts import subject_goals  # noqa: PLC0415  (forecasts refer to users)
+
+        return await subject_goals(info, Subject("user", self.id), pipeline_id, from_, to)
+
+    @strawberry.field(description="This user's forecast row; null when outside the viewer's forecast:view.")
+    async def forecast(
+        self, info: strawberry.Info[Context], pipeline_id: strawberry.ID, period: Period
+    ) -> Annotated["ForecastRow", strawberry.lazy("schema.forecasts")] | None:
+        from schema.forecasts import subject_forecast  # noqa: PLC0415
+
+        return await subject_forecast(info, Subject("user", self.id), pipeline_id, period)
+
+    @strawberry.field(description="This user's submissions, newest first.")
+    async def submissions(
+        self,
+        info: strawberry.Info[Context],
+        pipeline_id: strawberry.ID,
+        period: Period | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Annotated["ForecastSubmissionConnection", strawberry.lazy("schema.forecasts")]:
+        from schema.forecasts import subject_submissions  # noqa: PLC0415
+
+        return await subject_submissions(info, Subject("user", self.id), pipeline_id, period, first, after)
 
     @strawberry.field(description="The deal columns this user chose to show (the viewer's own).")
     async def deal_columns(self, info: strawberry.Info[Context]) -> list[str]:

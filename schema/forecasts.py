@@ -1,0 +1,428 @@
+"""The forecast tool's types: goals, submissions, forecast rows and the forecast table."""
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+import strawberry
+from strawberry import relay
+
+from db.forecasts import SUBMISSION_ORDER, Subject, SubmissionRecord
+from db.periods import Period
+from resolvers import forecasts as resolve
+from resolvers import pipelines as resolve_pipelines
+from resolvers import teams as resolve_teams
+from resolvers import users as resolve_users
+from resolvers.context import Context
+from resolvers.errors import BadUserInput
+from schema import ids
+from schema.deals import money
+from schema.enums import ForecastCategory
+from schema.pagination import Connection, arguments, connection
+from schema.pipelines import PeriodInfo, Pipeline
+from schema.teams import Team
+from schema.users import User
+
+ForecastSubject = Annotated[User | Team, strawberry.union("ForecastSubject")]
+
+
+async def _subject(info: strawberry.Info[Context], subject: Subject) -> User | Team:
+    if subject.kind == "user":
+        user = await resolve_users.user(info.context, subject.id)
+        assert user is not None  # rows and records only name existing subjects
+        return User.of(user)
+    team = await resolve_teams.team(info.context, subject.id)
+    assert team is not None
+    return Team.of(team)
+
+
+async def _pipeline(info: strawberry.Info[Context], pipeline_id: int) -> Pipeline:
+    record = await resolve_pipelines.pipeline(info.context, pipeline_id)
+    assert record is not None  # a foreign key
+    return Pipeline.of(record)
+
+
+async def _period(info: strawberry.Info[Context], key: str) -> PeriodInfo:
+    period = resolve.db_period(key)
+    assert period is not None  # stored keys were parsed when written
+    return PeriodInfo.of(
+        period, (await resolve_pipelines.company_settings(info.context)).fiscal_year_start_month
+    )
+
+
+@strawberry.input(description="Exactly one of userId and teamId.")
+class SubjectInput:
+    user_id: strawberry.ID | None = None
+    team_id: strawberry.ID | None = None
+
+    def decoded(self) -> Subject:
+        if (self.user_id is None) == (self.team_id is None):
+            raise BadUserInput("subject: give exactly one of userId and teamId")
+        if self.user_id is not None:
+            return Subject("user", ids.decode(self.user_id, "User", "subject.userId"))
+        return Subject("team", ids.decode(str(self.team_id), "Team", "subject.teamId"))
+
+
+@strawberry.type(
+    description="A revenue target for a user or team, a pipeline and a period (the latest version)."
+)
+class Goal(relay.Node):
+    id: relay.NodeID[str]
+    amount: Decimal
+    set_at: datetime = strawberry.field(
+        description="When it was set (for a team's sum: its latest member goal)."
+    )
+    view: strawberry.Private[resolve.GoalView]
+
+    @classmethod
+    def of(cls, view: resolve.GoalView) -> "Goal":
+        key = (
+            str(view.record.id) if view.record else f"sum-{view.subject.id}-{view.pipeline_id}-{view.period}"
+        )
+        return cls(id=key, amount=view.amount, set_at=view.set_at, view=view)
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: strawberry.Info[Context], node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
+        keys = list(node_ids)
+        stored = [int(k) for k in keys if k.isdecimal()]
+        records = dict(zip(stored, await resolve.goal_by_ids(info.context, stored), strict=True))
+        found: list[Any] = []
+        for key in keys:
+            record = records.get(int(key)) if key.isdecimal() else None
+            if record is None:
+                found.append(None)
+                continue
+            subject = (
+                Subject("user", record.user_id) if record.user_id else Subject("team", record.team_id or 0)
+            )
+            found.append(
+                cls.of(
+                    resolve.GoalView(
+                        subject, record.pipeline_id, record.period, record.amount, record.set_at, record
+                    )
+                )
+            )
+        return found
+
+    @strawberry.field
+    async def subject(self, info: strawberry.Info[Context]) -> ForecastSubject:
+        return await _subject(info, self.view.subject)
+
+    @strawberry.field
+    async def pipeline(self, info: strawberry.Info[Context]) -> Pipeline:
+        return await _pipeline(info, self.view.pipeline_id)
+
+    @strawberry.field
+    async def period(self, info: strawberry.Info[Context]) -> PeriodInfo:
+        return await _period(info, self.view.period)
+
+    @strawberry.field(description="Who set it; null for a team's sum of its members' goals.")
+    async def set_by(self, info: strawberry.Info[Context]) -> User | None:
+        if self.view.record is None or self.view.record.set_by is None:
+            return None
+        user = await resolve_users.user(info.context, self.view.record.set_by)
+        return User.of(user) if user else None
+
+
+@strawberry.type(
+    description="A forecast someone submitted; the latest for a subject and period is the current one."
+)
+class ForecastSubmission(relay.Node):
+    id: relay.NodeID[int]
+    amount: Decimal
+    note: str | None
+    submitted_at: datetime
+    record: strawberry.Private[SubmissionRecord]
+
+    @classmethod
+    def of(cls, record: SubmissionRecord) -> "ForecastSubmission":
+        return cls(
+            id=record.id,
+            amount=record.amount,
+            note=record.note,
+            submitted_at=record.submitted_at,
+            record=record,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: strawberry.Info[Context], node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
+        records = await resolve.submission_by_ids(info.context, [int(i) for i in node_ids])
+        return [cls.of(r) if r else None for r in records]
+
+    @strawberry.field
+    async def subject(self, info: strawberry.Info[Context]) -> ForecastSubject:
+        record = self.record
+        subject = Subject("user", record.user_id) if record.user_id else Subject("team", record.team_id or 0)
+        return await _subject(info, subject)
+
+    @strawberry.field
+    async def pipeline(self, info: strawberry.Info[Context]) -> Pipeline:
+        return await _pipeline(info, self.record.pipeline_id)
+
+    @strawberry.field
+    async def period(self, info: strawberry.Info[Context]) -> PeriodInfo:
+        return await _period(info, self.record.period)
+
+    @strawberry.field
+    async def submitted_by(self, info: strawberry.Info[Context]) -> User:
+        user = await resolve_users.user(info.context, self.record.submitted_by)
+        assert user is not None  # a foreign key
+        return User.of(user)
+
+
+@strawberry.type(description="A page of submissions, newest first.")
+class ForecastSubmissionConnection(Connection[ForecastSubmission]):
+    pass
+
+
+@strawberry.type(
+    description="One forecast category's amount (weighted or raw, per the pipeline) and deal count."
+)
+class CategoryTotal:
+    category: ForecastCategory
+    amount: Decimal
+    count: int
+
+
+def _m(value: Decimal | None) -> Decimal | None:
+    return None if value is None else money(value)
+
+
+@strawberry.type(description="One subject's numbers for a pipeline and period, as DOMAIN.md §5 defines them.")
+class ForecastRow:
+    row: strawberry.Private[resolve.Row]
+
+    @strawberry.field
+    async def subject(self, info: strawberry.Info[Context]) -> ForecastSubject:
+        return await _subject(info, self.row.subject)
+
+    @strawberry.field
+    def goal(self) -> Decimal | None:
+        return _m(self.row.goal)
+
+    @strawberry.field
+    def closed_won(self) -> Decimal:
+        return money(self.row.closed_won)
+
+    @strawberry.field
+    def gap(self) -> Decimal | None:
+        return _m(self.row.gap)
+
+    @strawberry.field
+    def goal_attainment(self) -> float | None:
+        return self.row.goal_attainment
+
+    @strawberry.field
+    def pipeline_value(self) -> Decimal:
+        return money(self.row.pipeline_value)
+
+    @strawberry.field
+    def pipeline_coverage(self) -> float | None:
+        return self.row.pipeline_coverage
+
+    @strawberry.field
+    def categories(self) -> list[CategoryTotal]:
+        return [
+            CategoryTotal(category=ForecastCategory(c), amount=money(a), count=n)
+            for c, a, n in self.row.categories
+        ]
+
+    @strawberry.field
+    def total(self) -> Decimal:
+        return money(self.row.total)
+
+    @strawberry.field
+    def total_coverage(self) -> float | None:
+        return self.row.total_coverage
+
+    @strawberry.field
+    def weighted_pipeline(self) -> Decimal:
+        return money(self.row.weighted_pipeline)
+
+    @strawberry.field
+    def deal_count(self) -> int:
+        return self.row.deal_count
+
+    @strawberry.field
+    def submission(self) -> ForecastSubmission | None:
+        return ForecastSubmission.of(self.row.submission) if self.row.submission else None
+
+    @strawberry.field
+    def submissions_total(self) -> Decimal | None:
+        return _m(self.row.submissions_total)
+
+    @strawberry.field
+    def accuracy(self) -> float | None:
+        return self.row.accuracy
+
+    @strawberry.field(
+        description="True when goals and submissions of this subject are hidden from the viewer "
+        "(team-only view)."
+    )
+    def restricted(self) -> bool:
+        return self.row.restricted
+
+
+@strawberry.type(
+    description="The forecast table: a summary row, one row per sub-team and one per counted user."
+)
+class Forecast:
+    table: strawberry.Private[resolve.Table]
+
+    @strawberry.field
+    def pipeline(self) -> Pipeline:
+        return Pipeline.of(self.table.pipeline)
+
+    @strawberry.field
+    def period(self) -> PeriodInfo:
+        return PeriodInfo.of(self.table.period, self.table.fiscal_start)
+
+    @strawberry.field(description="The team this table is for; null for the company-wide table.")
+    def team(self) -> Team | None:
+        return Team.of(self.table.team) if self.table.team else None
+
+    @strawberry.field(description="The totals row of the table.")
+    def summary(self) -> ForecastRow:
+        return ForecastRow(row=self.table.summary)
+
+    @strawberry.field(description="One row per direct sub-team (or per root team in the company-wide table).")
+    def teams(self) -> list[ForecastRow]:
+        return [ForecastRow(row=r) for r in self.table.teams]
+
+    @strawberry.field(description="One row per sales-seat user counted in this table.")
+    def users(self) -> list[ForecastRow]:
+        return [ForecastRow(row=r) for r in self.table.users]
+
+
+async def subject_forecast(
+    info: strawberry.Info[Context], subject: Subject, pipeline_id: strawberry.ID, period: Period
+) -> ForecastRow | None:
+    row = await resolve.subject_row(
+        info.context, subject, ids.decode(pipeline_id, "Pipeline", "pipelineId"), period
+    )
+    return ForecastRow(row=row) if row else None
+
+
+async def subject_goals(
+    info: strawberry.Info[Context],
+    subject: Subject,
+    pipeline_id: strawberry.ID,
+    start: Period | None,
+    end: Period | None,
+) -> list[Goal]:
+    views = await resolve.goals_of(
+        info.context, subject, ids.decode(pipeline_id, "Pipeline", "pipelineId"), start, end
+    )
+    return [Goal.of(v) for v in views]
+
+
+async def subject_submissions(
+    info: strawberry.Info[Context],
+    subject: Subject,
+    pipeline_id: strawberry.ID,
+    period: Period | None,
+    first: int | None,
+    after: str | None,
+) -> ForecastSubmissionConnection:
+    page = await resolve.submissions(
+        info.context,
+        subject,
+        ids.decode(pipeline_id, "Pipeline", "pipelineId"),
+        period,
+        **arguments(info, first, after, SUBMISSION_ORDER.name),
+    )
+    return connection(
+        ForecastSubmissionConnection, info.context, page, SUBMISSION_ORDER.name, ForecastSubmission.of
+    )
+
+
+@strawberry.type
+class ForecastQuery:
+    @strawberry.field(
+        description="The forecast table for a team (with its sub-teams and members), or for every team the "
+        "viewer may see."
+    )
+    async def forecast(
+        self,
+        info: strawberry.Info[Context],
+        pipeline_id: strawberry.ID,
+        period: Period,
+        team_id: strawberry.ID | None = None,
+    ) -> Forecast:
+        table = await resolve.forecast_table(
+            info.context,
+            ids.decode(pipeline_id, "Pipeline", "pipelineId"),
+            period,
+            ids.decode(team_id, "Team", "teamId") if team_id is not None else None,
+        )
+        return Forecast(table=table)
+
+    @strawberry.field(description="A subject's submissions, newest first.")
+    async def forecast_submissions(
+        self,
+        info: strawberry.Info[Context],
+        subject: SubjectInput,
+        pipeline_id: strawberry.ID,
+        period: Period | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> ForecastSubmissionConnection:
+        return await subject_submissions(info, subject.decoded(), pipeline_id, period, first, after)
+
+
+@strawberry.input(description="A forecast: an amount in company currency for a subject, pipeline and period.")
+class SubmitForecastInput:
+    subject: SubjectInput
+    pipeline_id: strawberry.ID
+    period: Period
+    amount: Decimal
+    note: str | None = None
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="A client-chosen key: a retried submission with the same key is stored once.",
+    )
+
+
+@strawberry.input(description="A goal; setting one again keeps the old value in history.")
+class SetGoalInput:
+    subject: SubjectInput
+    pipeline_id: strawberry.ID
+    period: Period
+    amount: Decimal
+
+
+@strawberry.type
+class ForecastMutation:
+    @strawberry.mutation(description="Submit a forecast (forecast:edit).")
+    async def submit_forecast(
+        self, info: strawberry.Info[Context], input: SubmitForecastInput
+    ) -> ForecastSubmission:
+        record = await resolve.submit(
+            info.context,
+            input.subject.decoded(),
+            ids.decode(input.pipeline_id, "Pipeline", "pipelineId"),
+            input.period,
+            input.amount,
+            input.note,
+            input.idempotency_key,
+        )
+        return ForecastSubmission.of(record)
+
+    @strawberry.mutation(description="Set a goal (goal:edit).")
+    async def set_goal(self, info: strawberry.Info[Context], input: SetGoalInput) -> Goal:
+        subject = input.subject.decoded()
+        record = await resolve.set_goal(
+            info.context,
+            subject,
+            ids.decode(input.pipeline_id, "Pipeline", "pipelineId"),
+            input.period,
+            input.amount,
+        )
+        return Goal.of(
+            resolve.GoalView(subject, record.pipeline_id, record.period, record.amount, record.set_at, record)
+        )
