@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.deals import DEALS, amount_c, category, weighted_amount
-from db.pagination import Key, Ordering, Page, fetch_page
+from db.pagination import Key, Ordering, Page, fetch_pages
 from db.tables import deals, forecast_submissions, goals, stages, team_memberships, teams, users
 from db.teams import team_closure
 
@@ -200,26 +200,32 @@ async def insert_submission(
     return SubmissionRecord(**existing.one()._asdict()), False
 
 
-async def submission_page(
+async def submission_pages(
     conn: AsyncConnection,
-    subject: Subject,
+    kind: str,
+    subject_ids: Sequence[int],
     pipeline_id: int,
     periods: Sequence[str] | None,
     *,
     first: int,
     after: Key | None,
     with_total: bool,
-) -> Page[SubmissionRecord]:
-    column = forecast_submissions.c[subject.column]
-    query = select(*_SUBMISSION).where(
-        column == subject.id, forecast_submissions.c.pipeline_id == pipeline_id
-    )
-    if periods is not None:
-        query = query.where(forecast_submissions.c.period.in_(list(periods)))
-    return await fetch_page(
+) -> dict[int, Page[SubmissionRecord]]:
+    """Each subject's submissions in the pipeline (optionally of some periods), newest first."""
+    column = forecast_submissions.c[f"{kind}_id"]
+
+    def build(parent: ColumnElement[Any]) -> tuple[Select[Any], Ordering]:
+        query = select(*_SUBMISSION).where(
+            column == parent, forecast_submissions.c.pipeline_id == pipeline_id
+        )
+        if periods is not None:
+            query = query.where(forecast_submissions.c.period.in_(list(periods)))
+        return query, SUBMISSION_ORDER
+
+    return await fetch_pages(
         conn,
-        query,
-        SUBMISSION_ORDER,
+        subject_ids,
+        build,
         first=first,
         after=after,
         with_total=with_total,

@@ -368,9 +368,15 @@ def _global(type_name: str, key: int) -> str:
 
 
 async def subject_row(context: Context, subject: Subject, pipeline_id: int, period: Period) -> Row | None:
-    """User.forecast and Team.forecast: one row, batched over every subject asked in the request."""
+    """User.forecast and Team.forecast: one row, batched over every subject asked in the request.
+
+    Null outside the viewer's forecast:view, and for users without a sales seat (they have no row)."""
     if not (await can_view(context, [subject]))[0]:
         return None
+    if subject.kind == "user":
+        [user] = await users_by_ids(context, [subject.id])
+        if user is None or not user.sales_seat:
+            return None
     record = await _pipeline_and_period(context, pipeline_id, period)
     fiscal_start = (await company_settings(context)).fiscal_year_start_month
     visible = context.access.deals_visible()
@@ -585,25 +591,35 @@ async def submissions(
     first: int,
     after: Key | None,
     with_total: bool,
+    hidden_is_missing: bool,
 ) -> Page[SubmissionRecord]:
+    """A subject's submissions, batched over every subject asked in the request.
+
+    Outside forecast:view the subject is NOT_FOUND when asked for directly (`hidden_is_missing`), and
+    has no submissions as a nested field; in the team-only view the list is empty."""
+    empty: Page[SubmissionRecord] = Page([], [], False, after is not None, 0)
     await _existing(context, subject)
     if not (await can_view(context, [subject]))[0]:
-        raise NotFound(
-            f"no {subject.kind.capitalize()} with id {_global(subject.kind.capitalize(), subject.id)!r}"
-        )
+        if hidden_is_missing:
+            raise NotFound(
+                f"no {subject.kind.capitalize()} with id {_global(subject.kind.capitalize(), subject.id)!r}"
+            )
+        return empty
     found(await pipeline(context, pipeline_id), "Pipeline", pipeline_id)
     if not (await is_open(context, [subject]))[0]:
-        return Page([], [], False, after is not None, 0)
-    async with context.engine.connect() as conn:
-        return await db.submission_page(
-            conn,
-            subject,
-            pipeline_id,
-            [period.key] if period else None,
-            first=first,
-            after=after,
-            with_total=with_total,
+        return empty
+    periods = [period.key] if period else None
+
+    async def fetch(conn: AsyncConnection, keys: Sequence[int]) -> dict[int, Page[SubmissionRecord]]:
+        return await db.submission_pages(
+            conn, subject.kind, keys, pipeline_id, periods, first=first, after=after, with_total=with_total
         )
+
+    arguments = ("submissions", subject.kind, pipeline_id, period, first, after, with_total)
+    page: Page[SubmissionRecord] = await context.loaders.by_arguments(arguments, fetch, empty).load(
+        subject.id
+    )
+    return page
 
 
 async def submission_by_ids(context: Context, ids: Sequence[int]) -> list[SubmissionRecord | None]:

@@ -328,12 +328,15 @@ async def subject_submissions(
     period: Period | None,
     first: int | None,
     after: str | None,
+    *,
+    hidden_is_missing: bool,
 ) -> ForecastSubmissionConnection:
     page = await resolve.submissions(
         info.context,
         subject,
         ids.decode(pipeline_id, "Pipeline", "pipelineId"),
         period,
+        hidden_is_missing=hidden_is_missing,
         **arguments(info, first, after, SUBMISSION_ORDER.name),
     )
     return connection(
@@ -372,7 +375,9 @@ class ForecastQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> ForecastSubmissionConnection:
-        return await subject_submissions(info, subject.decoded(), pipeline_id, period, first, after)
+        return await subject_submissions(
+            info, subject.decoded(), pipeline_id, period, first, after, hidden_is_missing=True
+        )
 
 
 @strawberry.input(description="A forecast: an amount in company currency for a subject, pipeline and period.")

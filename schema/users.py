@@ -128,7 +128,9 @@ class User(relay.Node):
     ) -> Annotated["ForecastSubmissionConnection", strawberry.lazy("schema.forecasts")]:
         from schema.forecasts import subject_submissions  # noqa: PLC0415
 
-        return await subject_submissions(info, Subject("user", self.id), pipeline_id, period, first, after)
+        return await subject_submissions(
+            info, Subject("user", self.id), pipeline_id, period, first, after, hidden_is_missing=False
+        )
 
     @strawberry.field(description="The deal columns this user chose to show (the viewer's own).")
     async def deal_columns(self, info: strawberry.Info[Context]) -> list[str]:

@@ -41,6 +41,17 @@ QUERIES = {
       stage { label state } pipeline { name stages { label } }
       stageMovement(from: "2026-10-01", to: "2026-11-30") weightedChange(from: "2026-10-01", to: "2026-11-30")
       history(first: 5) { totalCount edges { node { field oldValue newValue actor { name } } } } } } } }""",
+    "forecast": """query($p: ID!) { forecast(pipelineId: $p, period: "QUARTER") { team { name } period { key }
+      summary { subject { __typename } goal closedWon total categories { category amount count } submission { amount }
+        submissionsTotal restricted }
+      teams { subject { ... on Team { name } } goal total dealCount submissionsTotal restricted }
+      users { subject { ... on User { name } } goal total dealCount submission { amount submittedBy { name } } restricted } } }""",
+    "team rows": """query($p: ID!) { teams(first: 50) { edges { node { name forecast(pipelineId: $p, period: "QUARTER") {
+      goal closedWon total dealCount submissionsTotal restricted }
+      goals(pipelineId: $p) { amount setBy { name } } } } } }""",
+    "user rows": """query($p: ID!) { users(first: 100) { edges { node { name forecast(pipelineId: $p, period: "QUARTER") {
+      goal closedWon total dealCount submission { amount } accuracy restricted }
+      goals(pipelineId: $p) { amount } submissions(pipelineId: $p, first: 3) { totalCount edges { node { amount } } } } } } }""",
     "pipelines": """{ pipelines { name periodKind currentPeriod { key start end } stages { label probability } }
       settings { currency } exchangeRates { currency rate } viewer { name dealColumns } }""",
 }
@@ -86,9 +97,15 @@ async def large(server_url: str, template_database: str) -> AsyncIterator[Compan
 
 
 async def _count(company: Company, query: str, viewer: str) -> tuple[int, object]:
+    token = company.tokens[viewer]
+    variables = {}
+    if "$p" in query:
+        pipelines = await data(company.client, "{ pipelines { id } }", token=token)
+        variables = {"p": pipelines["pipelines"][0]["id"]}
+        query = query.replace('"QUARTER"', f'"{QUARTER}"')
     lookups = company.app.state.policies.lookups
     with statements(company.app.state.engine) as seen:
-        result = await data(company.client, query, token=company.tokens[viewer])
+        result = await data(company.client, query, variables, token=token)
     assert company.app.state.policies.lookups == lookups + 1  # one grant lookup per request
     return len(seen), result
 
