@@ -313,9 +313,7 @@ async def _deal_sums(
     ]
     if team_ids:
         closure = team_closure()
-        by_team = seat_owner.join(
-            team_memberships, and_(team_memberships.c.user_id == users.c.id, team_memberships.c.is_primary)
-        ).join(closure, closure.c.team == team_memberships.c.team_id)
+        by_team = _counted_by_team(DEALS, deals.c.owner_id)
         parts.append(
             select(literal("team"), closure.c.ancestor, category, stages.c.state, *measures)
             .select_from(by_team)
@@ -348,6 +346,17 @@ def _latest(table: Any, subject: str, stamp: str, pipeline_id: int, period: str)
     return select(ranked).where(ranked.c.rank == 1).subquery(f"latest_{table.name}_{subject}")
 
 
+def _counted_by_team(rows: Any, user_id: ColumnElement[Any]) -> Any:
+    """`rows` joined to the teams that count their user: the sales-seat user's primary team and every
+    team above it (as team_closure.ancestor)."""
+    closure = team_closure()
+    return (
+        rows.join(users, and_(users.c.id == user_id, users.c.sales_seat))
+        .join(team_memberships, and_(team_memberships.c.user_id == users.c.id, team_memberships.c.is_primary))
+        .join(closure, closure.c.team == team_memberships.c.team_id)
+    )
+
+
 def _member_sums(latest_user_rows: Any, team_ids: Sequence[int]) -> Select[Any]:
     """Σ of the latest values of each team's counted users, per team."""
     closure = team_closure()
@@ -357,14 +366,7 @@ def _member_sums(latest_user_rows: Any, team_ids: Sequence[int]) -> Select[Any]:
             closure.c.ancestor.label("key"),
             func.sum(latest_user_rows.c.amount),
         )
-        .select_from(
-            latest_user_rows.join(users, and_(users.c.id == latest_user_rows.c.user_id, users.c.sales_seat))
-            .join(
-                team_memberships,
-                and_(team_memberships.c.user_id == users.c.id, team_memberships.c.is_primary),
-            )
-            .join(closure, closure.c.team == team_memberships.c.team_id)
-        )
+        .select_from(_counted_by_team(latest_user_rows, latest_user_rows.c.user_id))
         .where(closure.c.ancestor.in_(list(team_ids)))
         .group_by(closure.c.ancestor)
     )
@@ -441,14 +443,7 @@ async def team_member_goal_sums(
     closure = team_closure()
     query = (
         select(closure.c.ancestor, ranked.c.period, func.sum(ranked.c.amount), func.max(ranked.c.set_at))
-        .select_from(
-            ranked.join(users, and_(users.c.id == ranked.c.user_id, users.c.sales_seat))
-            .join(
-                team_memberships,
-                and_(team_memberships.c.user_id == users.c.id, team_memberships.c.is_primary),
-            )
-            .join(closure, closure.c.team == team_memberships.c.team_id)
-        )
+        .select_from(_counted_by_team(ranked, ranked.c.user_id))
         .where(ranked.c.rank == 1, closure.c.ancestor.in_(list(team_ids)))
         .group_by(closure.c.ancestor, ranked.c.period)
     )

@@ -60,19 +60,18 @@ def _view_scope(context: Context) -> str:
     return scope
 
 
+async def _teams_of_users(context: Context, subjects: Sequence[Subject]) -> dict[int, set[int]]:
+    user_ids = [s.id for s in subjects if s.kind == "user"]
+    return dict(zip(user_ids, await _memberships(context, user_ids), strict=True))
+
+
 async def can_view(context: Context, subjects: Sequence[Subject]) -> list[bool]:
     """Whether forecast:view reaches each subject's row."""
     scope = _view_scope(context)
     if scope == "ALL":
         return [True] * len(subjects)
     mine = await _viewer_teams(context)
-    member_of = dict(
-        zip(
-            [s.id for s in subjects if s.kind == "user"],
-            await _memberships(context, [s.id for s in subjects if s.kind == "user"]),
-            strict=True,
-        )
-    )
+    member_of = await _teams_of_users(context, subjects)
     result = []
     for subject in subjects:
         if subject.kind == "user":
@@ -90,13 +89,7 @@ async def is_open(context: Context, subjects: Sequence[Subject]) -> list[bool]:
     if context.access.grant("forecast", "view").scope == "ALL":
         return [True] * len(subjects)
     mine = await _viewer_teams(context)
-    member_of = dict(
-        zip(
-            [s.id for s in subjects if s.kind == "user"],
-            await _memberships(context, [s.id for s in subjects if s.kind == "user"]),
-            strict=True,
-        )
-    )
+    member_of = await _teams_of_users(context, subjects)
     return [
         (s.kind == "user" and (s.id == context.viewer.id or bool(member_of[s.id] & mine.managed)))
         or (s.kind == "team" and s.id in mine.managed)
@@ -622,43 +615,33 @@ async def submissions(
     return page
 
 
+def subject_of(record: GoalRecord | SubmissionRecord) -> Subject:
+    return Subject("user", record.user_id) if record.user_id else Subject("team", record.team_id or 0)
+
+
+async def _readable(context: Context, subjects: Sequence[Subject]) -> list[bool]:
+    """Whether the viewer may read these subjects' goals and submissions (in reach and not team-only)."""
+    reach, opened = await can_view(context, subjects), await is_open(context, subjects)
+    return [a and b for a, b in zip(reach, opened, strict=True)]
+
+
 async def submission_by_ids(context: Context, ids: Sequence[int]) -> list[SubmissionRecord | None]:
     async with context.engine.connect() as conn:
-        stored = await db.submissions_by_ids(conn, ids)
-    subjects = [
-        Subject("user", r.user_id) if r.user_id else Subject("team", r.team_id or 0) for r in stored.values()
-    ]
-    visible = dict(
-        zip(
-            stored,
-            [
-                a and b
-                for a, b in zip(
-                    await can_view(context, subjects), await is_open(context, subjects), strict=True
-                )
-            ],
-            strict=True,
-        )
-    )
-    return [stored[i] if i in stored and visible[i] else None for i in ids]
+        stored = list((await db.submissions_by_ids(conn, ids)).values())
+    readable = {
+        r.id
+        for r, ok in zip(stored, await _readable(context, [subject_of(r) for r in stored]), strict=True)
+        if ok
+    }
+    return [next((r for r in stored if r.id == i), None) if i in readable else None for i in ids]
 
 
 async def goal_by_ids(context: Context, ids: Sequence[int]) -> list[GoalRecord | None]:
     async with context.engine.connect() as conn:
-        stored = await db.goals_by_ids(conn, ids)
-    subjects = [
-        Subject("user", g.user_id) if g.user_id else Subject("team", g.team_id or 0) for g in stored.values()
-    ]
-    visible = dict(
-        zip(
-            stored,
-            [
-                a and b
-                for a, b in zip(
-                    await can_view(context, subjects), await is_open(context, subjects), strict=True
-                )
-            ],
-            strict=True,
-        )
-    )
-    return [stored[i] if i in stored and visible[i] else None for i in ids]
+        stored = list((await db.goals_by_ids(conn, ids)).values())
+    readable = {
+        g.id
+        for g, ok in zip(stored, await _readable(context, [subject_of(g) for g in stored]), strict=True)
+        if ok
+    }
+    return [next((g for g in stored if g.id == i), None) if i in readable else None for i in ids]

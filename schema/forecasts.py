@@ -95,9 +95,7 @@ class Goal(relay.Node):
             if record is None:
                 found.append(None)
                 continue
-            subject = (
-                Subject("user", record.user_id) if record.user_id else Subject("team", record.team_id or 0)
-            )
+            subject = resolve.subject_of(record)
             found.append(
                 cls.of(
                     resolve.GoalView(
@@ -156,9 +154,7 @@ class ForecastSubmission(relay.Node):
 
     @strawberry.field
     async def subject(self, info: strawberry.Info[Context]) -> ForecastSubject:
-        record = self.record
-        subject = Subject("user", record.user_id) if record.user_id else Subject("team", record.team_id or 0)
-        return await _subject(info, subject)
+        return await _subject(info, resolve.subject_of(self.record))
 
     @strawberry.field
     async def pipeline(self, info: strawberry.Info[Context]) -> Pipeline:
