@@ -185,3 +185,8 @@ def team_reach(user_id: int) -> Select[Any]:
         .where(closure.c.ancestor.in_(mine))
         .correlate_except(theirs, closure, team_memberships)
     )
+
+
+async def team_reach_ids(conn: AsyncConnection, user_id: int) -> list[int]:
+    """team_reach as a list, read once per request for the viewer's TEAM scopes."""
+    return list((await conn.execute(team_reach(user_id).distinct())).scalars())

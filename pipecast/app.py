@@ -18,9 +18,11 @@ from authz.policies import Policies
 from db.engine import create_engine
 from db.migrate import current_revision, ensure_current, head_revision
 from db.pipelines import CompanySettingsRecord
+from db.teams import team_reach_ids
 from db.users import UserRecord, viewer_and_settings
 from pipecast.auth import InvalidToken, bearer_token, user_id_from_token
 from pipecast.settings import Settings
+from pipecast.statements import ReportStatements, count_statements
 from resolvers.context import Context, Loaders
 from resolvers.pagination import cursor_key
 from schema import schema
@@ -44,11 +46,12 @@ class PipecastGraphQL(GraphQL[Context, None]):
         loaders = Loaders(self.engine)
         loaders.settings.prime(None, settings)
         loaders.users_by_id.prime(viewer.id, viewer)
-        access = Access(
-            viewer.id,
-            await self.policies.grants_for(viewer.id),
-            frozenset(await self.policies.roles_of(viewer.id)),
-        )
+        grants = await self.policies.grants_for(viewer.id)
+        reach: frozenset[int] = frozenset()
+        if any(grant.scope == "TEAM" for grant in grants.values()):
+            async with self.engine.connect() as conn:
+                reach = frozenset(await team_reach_ids(conn, viewer.id))
+        access = Access(viewer.id, grants, frozenset(await self.policies.roles_of(viewer.id)), reach)
         return Context(
             viewer=viewer,
             access=access,
@@ -142,6 +145,9 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.engine = engine
     app.state.policies = policies
+    if settings.report_statements:
+        count_statements(engine)
+        app.add_middleware(ReportStatements)
     return app
 
 

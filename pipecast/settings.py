@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     graphiql: bool | None = None
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    report_statements: bool = False
     # Set by `resolved()` when it started the embedded server; not read from the environment.
     embedded_server: Annotated[bool, Field(exclude=True, validation_alias="__not_an_env_var__")] = False
 
@@ -91,6 +92,7 @@ class Settings(BaseSettings):
             "PIPECAST_GRAPHIQL": str(self.graphiql_enabled).lower(),
             "PIPECAST_DB_POOL_SIZE": str(self.db_pool_size),
             "PIPECAST_DB_MAX_OVERFLOW": str(self.db_max_overflow),
+            "PIPECAST_REPORT_STATEMENTS": str(self.report_statements).lower(),
         }
         if self.database_url:
             env["DATABASE_URL"] = self.database_url

@@ -1,0 +1,1 @@
+"""Pipecast's performance suite: `python -m bench` (see bench/README.md)."""

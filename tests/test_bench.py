@@ -1,0 +1,32 @@
+"""The benchmark runs end to end (`python -m bench`), here at a tiny size and for a moment."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import cli_env
+
+
+def test_the_benchmark_runs_end_to_end(tmp_path: Path, server_url: str) -> None:
+    out = tmp_path / "results.json"
+    args = ["--sizes", "1500", "--teams", "6", "--users", "40", "--concurrency", "1,2", "--duration", "0.5",
+            "--warmup", "0.1", "--workers", "1", "--json", str(out)]  # fmt: skip
+    env = cli_env(BENCH_DATABASE_URL=server_url) | {"PATH": os.environ.get("PATH", "")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads(out.read_text())
+    assert {(r["workload"], r["concurrency"]) for r in rows} == {
+        (w, c) for w in ("a dashboard", "b forecast", "c mobile home", "d mixed") for c in (1, 2)
+    }
+    assert all(r["requests"] > 0 and r["statements"] and r["statements"] > 0 for r in rows)
+    assert all(r["ratio"] is not None for r in rows if r["workload"] in ("a dashboard", "b forecast"))
+    assert "workload" in result.stdout
