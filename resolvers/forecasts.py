@@ -141,6 +141,7 @@ class Table:
     teams: list[Row]
     users: list[Row]
     user_records: dict[int, UserRecord]
+    team_records: dict[int, TeamRecord]
 
 
 def _ratio(part: Decimal, whole: Decimal | None) -> float | None:
@@ -276,7 +277,10 @@ async def forecast_table(context: Context, pipeline_id: int, period: Period, tea
             ended=ended,
             company=scope == "ALL",
         )
-    return Table(record, period, fiscal_start, team, summary, team_rows, user_rows, records)
+    team_records = {t.id: t for t in [*row_teams, *([team] if team else [])]}
+    if summary.subject.kind == "user" and summary.subject.id not in records:
+        records[summary.subject.id] = context.viewer
+    return Table(record, period, fiscal_start, team, summary, team_rows, user_rows, records, team_records)
 
 
 async def _rows_of_table(

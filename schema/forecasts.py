@@ -191,77 +191,50 @@ def _m(value: Decimal | None) -> Decimal | None:
 
 @strawberry.type(description="One subject's numbers for a pipeline and period, as DOMAIN.md §5 defines them.")
 class ForecastRow:
-    row: strawberry.Private[resolve.Row]
-
-    @strawberry.field
-    async def subject(self, info: strawberry.Info[Context]) -> ForecastSubject:
-        return await _subject(info, self.row.subject)
-
-    @strawberry.field
-    def goal(self) -> Decimal | None:
-        return _m(self.row.goal)
-
-    @strawberry.field
-    def closed_won(self) -> Decimal:
-        return money(self.row.closed_won)
-
-    @strawberry.field
-    def gap(self) -> Decimal | None:
-        return _m(self.row.gap)
-
-    @strawberry.field
-    def goal_attainment(self) -> float | None:
-        return self.row.goal_attainment
-
-    @strawberry.field
-    def pipeline_value(self) -> Decimal:
-        return money(self.row.pipeline_value)
-
-    @strawberry.field
-    def pipeline_coverage(self) -> float | None:
-        return self.row.pipeline_coverage
-
-    @strawberry.field
-    def categories(self) -> list[CategoryTotal]:
-        return [
-            CategoryTotal(category=ForecastCategory(c), amount=money(a), count=n)
-            for c, a, n in self.row.categories
-        ]
-
-    @strawberry.field
-    def total(self) -> Decimal:
-        return money(self.row.total)
-
-    @strawberry.field
-    def total_coverage(self) -> float | None:
-        return self.row.total_coverage
-
-    @strawberry.field
-    def weighted_pipeline(self) -> Decimal:
-        return money(self.row.weighted_pipeline)
-
-    @strawberry.field
-    def deal_count(self) -> int:
-        return self.row.deal_count
-
-    @strawberry.field
-    def submission(self) -> ForecastSubmission | None:
-        return ForecastSubmission.of(self.row.submission) if self.row.submission else None
-
-    @strawberry.field
-    def submissions_total(self) -> Decimal | None:
-        return _m(self.row.submissions_total)
-
-    @strawberry.field
-    def accuracy(self) -> float | None:
-        return self.row.accuracy
-
-    @strawberry.field(
+    # Plain fields, filled once: a table has a row per user, and per-field resolvers would dominate it.
+    subject: ForecastSubject
+    goal: Decimal | None
+    closed_won: Decimal
+    gap: Decimal | None
+    goal_attainment: float | None
+    pipeline_value: Decimal
+    pipeline_coverage: float | None
+    categories: list[CategoryTotal]
+    total: Decimal
+    total_coverage: float | None
+    weighted_pipeline: Decimal
+    deal_count: int
+    submission: ForecastSubmission | None
+    submissions_total: Decimal | None
+    accuracy: float | None
+    restricted: bool = strawberry.field(
         description="True when goals and submissions of this subject are hidden from the viewer "
         "(team-only view)."
     )
-    def restricted(self) -> bool:
-        return self.row.restricted
+
+    @classmethod
+    def of(cls, row: resolve.Row, subject: User | Team) -> "ForecastRow":
+        return cls(
+            subject=subject,
+            goal=_m(row.goal),
+            closed_won=money(row.closed_won),
+            gap=_m(row.gap),
+            goal_attainment=row.goal_attainment,
+            pipeline_value=money(row.pipeline_value),
+            pipeline_coverage=row.pipeline_coverage,
+            categories=[
+                CategoryTotal(category=ForecastCategory(c), amount=money(a), count=n)
+                for c, a, n in row.categories
+            ],
+            total=money(row.total),
+            total_coverage=row.total_coverage,
+            weighted_pipeline=money(row.weighted_pipeline),
+            deal_count=row.deal_count,
+            submission=ForecastSubmission.of(row.submission) if row.submission else None,
+            submissions_total=_m(row.submissions_total),
+            accuracy=row.accuracy,
+            restricted=row.restricted,
+        )
 
 
 @strawberry.type(
@@ -282,17 +255,22 @@ class Forecast:
     def team(self) -> Team | None:
         return Team.of(self.table.team) if self.table.team else None
 
+    def _row(self, row: resolve.Row) -> ForecastRow:
+        if row.subject.kind == "user":
+            return ForecastRow.of(row, User.of(self.table.user_records[row.subject.id]))
+        return ForecastRow.of(row, Team.of(self.table.team_records[row.subject.id]))
+
     @strawberry.field(description="The totals row of the table.")
     def summary(self) -> ForecastRow:
-        return ForecastRow(row=self.table.summary)
+        return self._row(self.table.summary)
 
     @strawberry.field(description="One row per direct sub-team (or per root team in the company-wide table).")
     def teams(self) -> list[ForecastRow]:
-        return [ForecastRow(row=r) for r in self.table.teams]
+        return [self._row(r) for r in self.table.teams]
 
     @strawberry.field(description="One row per sales-seat user counted in this table.")
     def users(self) -> list[ForecastRow]:
-        return [ForecastRow(row=r) for r in self.table.users]
+        return [self._row(r) for r in self.table.users]
 
 
 async def subject_forecast(
@@ -301,7 +279,7 @@ async def subject_forecast(
     row = await resolve.subject_row(
         info.context, subject, ids.decode(pipeline_id, "Pipeline", "pipelineId"), period
     )
-    return ForecastRow(row=row) if row else None
+    return ForecastRow.of(row, await _subject(info, subject)) if row else None
 
 
 async def subject_goals(
