@@ -202,7 +202,7 @@ async def bench_size(server: str, deals: int, args: argparse.Namespace) -> list[
                 "d mixed": mixed,
             }
             floor_pool = await asyncpg.create_pool(
-                asyncpg_dsn(url), min_size=1, max_size=max(args.concurrency)
+                asyncpg_dsn(url), min_size=1, max_size=max(args.concurrency), server_settings={"jit": "off"}
             )
             start, end = period.start(), period.end()
             floors = {
