@@ -32,18 +32,17 @@ DASHBOARD_FLOOR = """
 WITH RECURSIVE closure(ancestor, team) AS (
   SELECT id, id FROM teams UNION ALL SELECT c.ancestor, t.id FROM closure c JOIN teams t ON t.parent_id = c.team
 ), reach AS (
-  SELECT m2.user_id FROM team_memberships m2 JOIN closure c ON c.team = m2.team_id
+  SELECT array_agg(DISTINCT m2.user_id) || $3::bigint AS ids FROM team_memberships m2 JOIN closure c ON c.team = m2.team_id
   WHERE c.ancestor IN (SELECT team_id FROM team_memberships WHERE user_id = $3)
-  UNION SELECT $3
 ), page AS (SELECT id, name FROM teams ORDER BY name, id LIMIT 20)
 SELECT json_build_object('total', (SELECT count(*) FROM teams), 'teams', (
   SELECT json_agg(json_build_object('name', p.name, 'members', (
     SELECT json_agg(json_build_object('name', u.name,
       'total', (SELECT count(*) FROM deals d WHERE d.owner_id = u.id AND d.close_date BETWEEN $1 AND $2
-                AND d.owner_id IN (SELECT user_id FROM reach)),
+                AND d.owner_id = ANY((SELECT ids FROM reach)::bigint[])),
       'deals', (SELECT json_agg(json_build_object('name', d.name, 'amount', d.amount, 'stage', s.label, 'owner', u.name))
                 FROM (SELECT * FROM deals d WHERE d.owner_id = u.id AND d.close_date BETWEEN $1 AND $2
-                      AND d.owner_id IN (SELECT user_id FROM reach) ORDER BY d.close_date, d.id LIMIT 20) d
+                      AND d.owner_id = ANY((SELECT ids FROM reach)::bigint[]) ORDER BY d.close_date, d.id LIMIT 20) d
                 JOIN stages s ON s.id = d.stage_id)))
     FROM (SELECT u.id, u.name FROM users u WHERE u.id IN (SELECT user_id FROM team_memberships WHERE team_id = p.id)
           ORDER BY u.name, u.id LIMIT 20) u))) FROM page p))
