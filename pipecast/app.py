@@ -5,8 +5,12 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -25,7 +29,7 @@ from pipecast.settings import Settings
 from pipecast.statements import ReportStatements, count_statements
 from resolvers.context import Context, Loaders
 from resolvers.pagination import cursor_key
-from schema import schema
+from schema import build_schema
 
 log = logging.getLogger("pipecast")
 
@@ -33,8 +37,14 @@ log = logging.getLogger("pipecast")
 class PipecastGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI app with Pipecast's Context; the viewer was authenticated before it runs."""
 
-    def __init__(self, engine: AsyncEngine, policies: Policies, *, graphiql: bool, secret: str) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=True)
+    def __init__(
+        self, engine: AsyncEngine, policies: Policies, *, graphiql: bool, introspection: bool, secret: str
+    ) -> None:
+        super().__init__(
+            build_schema(introspection=introspection),
+            graphql_ide="graphiql" if graphiql else None,
+            allow_queries_via_get=True,
+        )
         self.engine = engine
         self.policies = policies
         self.cursor_key = cursor_key(secret)
@@ -76,6 +86,11 @@ class Authenticate:
         if self.graphiql and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
             await (await self.app.render_graphql_ide(request))(scope, receive, send)
             return
+        refusal = _refusal(request)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        receive = _limited(receive)
         try:
             scope.setdefault("state", {})["viewer"] = await self.viewer(request.headers.get("authorization"))
         except InvalidToken as exc:
@@ -99,6 +114,61 @@ class Authenticate:
         return found
 
 
+MAX_BODY_BYTES = 1_000_000
+JSON_TYPES = ("application/json", "application/graphql-response+json")
+
+
+def _error(status: int, message: str, code: str = "BAD_USER_INPUT") -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status)
+
+
+def _refusal(request: Request) -> Response | None:
+    """Requests refused before anything runs: oversized bodies and non-JSON POSTs (no form, multipart or
+    text/plain, which browsers send cross-site without a preflight)."""
+    if request.method == "POST":
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind not in JSON_TYPES:
+            return _error(415, "send the operation as JSON: Content-Type: application/json")
+        length = request.headers.get("content-length")
+        if length and length.isdecimal() and int(length) > MAX_BODY_BYTES:
+            return _error(413, f"the request body is over the limit of {MAX_BODY_BYTES:,} bytes")
+    elif request.method == "GET" and _is_mutation(
+        request.query_params.get("query"), request.query_params.get("operationName")
+    ):
+        return _error(405, "mutations need POST")
+    return None
+
+
+def _is_mutation(document: str | None, operation_name: str | None) -> bool:
+    if not document:
+        return False
+    try:
+        parsed = parse(document)
+    except GraphQLError:
+        return False  # GraphQL answers the syntax error itself
+    operations = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
+    return any(o.operation == OperationType.MUTATION for o in chosen)
+
+
+class BodyTooLarge(Exception):
+    """A chunked body that grew past MAX_BODY_BYTES."""
+
+
+def _limited(receive: Receive) -> Receive:
+    seen = 0
+
+    async def limited() -> Any:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > MAX_BODY_BYTES:
+            raise BodyTooLarge
+        return message
+
+    return limited
+
+
 def create_app(settings: Settings) -> Starlette:
     """The app for resolved settings (a concrete database URL and secret; see Settings.resolved)."""
     if settings.database_url is None or settings.jwt_secret is None:
@@ -108,7 +178,11 @@ def create_app(settings: Settings) -> Starlette:
     )
     policies = Policies(engine, settings.database_url)
     graphql = PipecastGraphQL(
-        engine, policies, graphiql=settings.graphiql_enabled, secret=settings.jwt_secret
+        engine,
+        policies,
+        graphiql=settings.graphiql_enabled,
+        introspection=settings.introspection_enabled,
+        secret=settings.jwt_secret,
     )
     authenticated = Authenticate(graphql, settings.jwt_secret, engine, graphiql=settings.graphiql_enabled)
 
@@ -135,7 +209,25 @@ def create_app(settings: Settings) -> Starlette:
             return JSONResponse({"status": "unavailable", "reason": "database not migrated"}, status_code=503)
         return JSONResponse({"status": "ready", "migration": current})
 
+    middleware = [Middleware(GZipMiddleware, minimum_size=1024)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+                allow_credentials=True,
+                max_age=600,
+            )
+        )
     app = Starlette(
+        middleware=middleware,
+        exception_handlers={
+            BodyTooLarge: lambda request, exc: _error(
+                413, f"the request body is over the limit of {MAX_BODY_BYTES:,} bytes"
+            )
+        },
         routes=[
             Route("/graphql", authenticated, methods=["GET", "POST"]),
             Route("/healthz", healthz),

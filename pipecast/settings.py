@@ -6,7 +6,7 @@ from typing import Annotated
 
 import platformdirs
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from db import embedded
 from db.engine import async_url
@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 10
     report_statements: bool = False
+    introspection: bool | None = None
+    cors_origins: Annotated[list[str], NoDecode] = []
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [o.strip() for o in value.split(",") if o.strip()] if isinstance(value, str) else value
+
     # Set by `resolved()` when it started the embedded server; not read from the environment.
     embedded_server: Annotated[bool, Field(exclude=True, validation_alias="__not_an_env_var__")] = False
 
@@ -47,6 +55,11 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """The database is (or will be) the embedded server rather than a DATABASE_URL."""
         return self.database_url is None or self.embedded_server
+
+    @property
+    def introspection_enabled(self) -> bool:
+        """Introspection follows GraphiQL (on for the embedded demo, off in production) unless set."""
+        return self.graphiql_enabled if self.introspection is None else self.introspection
 
     @property
     def graphiql_enabled(self) -> bool:
@@ -93,6 +106,8 @@ class Settings(BaseSettings):
             "PIPECAST_DB_POOL_SIZE": str(self.db_pool_size),
             "PIPECAST_DB_MAX_OVERFLOW": str(self.db_max_overflow),
             "PIPECAST_REPORT_STATEMENTS": str(self.report_statements).lower(),
+            "PIPECAST_INTROSPECTION": str(self.introspection_enabled).lower(),
+            "PIPECAST_CORS_ORIGINS": ",".join(self.cors_origins),
         }
         if self.database_url:
             env["DATABASE_URL"] = self.database_url

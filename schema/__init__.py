@@ -5,6 +5,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry import relay
+from strawberry.extensions import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -14,6 +15,7 @@ from schema.admin import AdminMutation, AdminQuery, AuditEntry
 from schema.deals import Deal, DealMutation, DealQuery
 from schema.errors import PipecastErrors
 from schema.forecasts import ForecastMutation, ForecastQuery, ForecastSubmission, Goal
+from schema.limits import limit_extensions
 from schema.pipelines import Pipeline, PipelineMutation, PipelineQuery, Stage
 from schema.scalars import SCALAR_MAP
 from schema.teams import Team, TeamMutation, TeamQuery
@@ -51,13 +53,17 @@ class PipecastSchema(strawberry.Schema):
         """Client errors are answers, not incidents: PipecastErrors logs the internal ones."""
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(*, introspection: bool = True) -> strawberry.Schema:
+    """The schema; without introspection (production) clients cannot list the types."""
+    extensions: list[Any] = [*limit_extensions(), PipecastErrors]
+    if not introspection:
+        extensions.insert(0, DisableIntrospection)
     return PipecastSchema(
         query=Query,
         mutation=Mutation,
         types=list(NODE_TYPES.values()),
         config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALAR_MAP),
-        extensions=[PipecastErrors],
+        extensions=extensions,
     )
 
 

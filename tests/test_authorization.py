@@ -137,7 +137,7 @@ async def test_every_read_path_shows_exactly_the_visible_deals(
 
     tree, text = await _read(
         client,
-        "{ teams(rootsOnly: true) { edges { node { name deals(first: 200) { totalCount edges { node { name } } } members(includeDescendants: true) { edges { node { deals(first: 200) { edges { node { name } } } } } } } } } }",
+        "{ teams(rootsOnly: true) { edges { node { name deals(first: 200) { totalCount edges { node { name } } } members(first: 20, includeDescendants: true) { edges { node { deals(first: 20) { edges { node { name } } } } } } } } } }",
         token,
     )
     seen_text.append(text)

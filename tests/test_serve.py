@@ -44,6 +44,16 @@ def test_serve_demo_answers_over_http(tmp_path: Path) -> None:
             )
             assert response.json() == {"data": {"viewer": {"email": email}}}
 
+        introspection = httpx.post(
+            f"{base}/graphql",
+            json={"query": "{ __schema { queryType { name } } }"},
+            headers={"Authorization": f"Bearer {tokens['rep']}"},
+            timeout=10,
+        )
+        assert introspection.json() == {
+            "data": {"__schema": {"queryType": {"name": "Query"}}}
+        }  # on in demo mode
+
         anonymous = httpx.post(f"{base}/graphql", json={"query": "{ viewer { email } }"}, timeout=10)
         assert anonymous.status_code == 401
         assert anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
