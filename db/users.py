@@ -153,13 +153,13 @@ async def set_deal_columns(conn: AsyncConnection, user_id: int, columns: list[st
 
 
 async def viewer_and_settings(
-    conn: AsyncConnection, user_id: int
+    conn: AsyncConnection, user_id: int | None = None, email: str | None = None
 ) -> tuple[UserRecord, CompanySettingsRecord] | None:
-    """A request's first read: the signed-in user with the company settings, in one statement."""
+    """A request's first read: the signed-in user (by id or email) with the company settings, at once."""
     query = (
         select(*_COLUMNS, company_settings.c.currency, company_settings.c.fiscal_year_start_month)
         .select_from(users.join(company_settings, true()))  # the settings table has one row
-        .where(users.c.id == user_id)
+        .where(users.c.id == user_id if email is None else func.lower(users.c.email) == email.lower())
     )
     row = (await conn.execute(query)).first()
     if row is None:

@@ -24,7 +24,7 @@ from db.migrate import current_revision, ensure_current, head_revision
 from db.pipelines import CompanySettingsRecord
 from db.teams import team_reach_ids
 from db.users import UserRecord, viewer_and_settings
-from pipecast.auth import InvalidToken, bearer_token, user_id_from_token
+from pipecast.auth import InvalidToken, TokenVerifier, bearer_token
 from pipecast.settings import Settings
 from pipecast.statements import ReportStatements, count_statements
 from resolvers.context import Context, Loaders
@@ -78,8 +78,10 @@ class Authenticate:
     The GraphiQL page itself (a browser GET asking for HTML) needs no token; every operation does.
     """
 
-    def __init__(self, app: PipecastGraphQL, secret: str, engine: AsyncEngine, *, graphiql: bool) -> None:
-        self.app, self.secret, self.engine, self.graphiql = app, secret, engine, graphiql
+    def __init__(
+        self, app: PipecastGraphQL, verifier: TokenVerifier, engine: AsyncEngine, *, graphiql: bool
+    ) -> None:
+        self.app, self.verifier, self.engine, self.graphiql = app, verifier, engine, graphiql
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
@@ -106,9 +108,9 @@ class Authenticate:
 
     async def viewer(self, authorization: str | None) -> tuple[UserRecord, CompanySettingsRecord]:
         """The viewer and the company settings, read in one statement."""
-        user_id = user_id_from_token(bearer_token(authorization), self.secret)
+        identity = await self.verifier.identify(bearer_token(authorization))
         async with self.engine.connect() as conn:
-            found = await viewer_and_settings(conn, user_id)
+            found = await viewer_and_settings(conn, identity.user_id, identity.email)
         if found is None or not found[0].active:
             raise InvalidToken("the token's user does not exist or is inactive")
         return found
@@ -184,7 +186,15 @@ def create_app(settings: Settings) -> Starlette:
         introspection=settings.introspection_enabled,
         secret=settings.jwt_secret,
     )
-    authenticated = Authenticate(graphql, settings.jwt_secret, engine, graphiql=settings.graphiql_enabled)
+    verifier = TokenVerifier(
+        secret=settings.jwt_secret,
+        public_key=settings.jwt_public_key,
+        jwks_url=settings.jwks_url,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        user_claim=settings.jwt_user_claim,
+    )
+    authenticated = Authenticate(graphql, verifier, engine, graphiql=settings.graphiql_enabled)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -64,7 +64,7 @@ def _bad_tokens(rep: int, inactive: int) -> dict[str, str | None]:
         "no exp": _forged({"sub": str(rep), "iat": now}),
         "no sub": _forged({"iat": now, "exp": now + 60}),
         "non-numeric sub": _forged({"sub": "rita", "iat": now, "exp": now + 60}),
-        "alg none": jwt.encode({"sub": str(rep), "iat": now, "exp": now + 60}, None, algorithm="none"),
+        "alg none": jwt.encode({"sub": str(rep), "iat": now, "exp": now + 60}, "", algorithm="none"),
         "unknown user": _forged({"sub": "999999", "iat": now, "exp": now + 60}),
         "inactive user": _forged({"sub": str(inactive), "iat": now, "exp": now + 60}),
     }
