@@ -25,11 +25,13 @@ from db.pipelines import CompanySettingsRecord
 from db.teams import team_reach_ids
 from db.users import UserRecord, viewer_and_settings
 from pipecast.auth import InvalidToken, TokenVerifier, bearer_token
+from pipecast.logs import RequestLog, configure_logging
 from pipecast.settings import Settings
 from pipecast.statements import ReportStatements, count_statements
 from resolvers.context import Context, Loaders
 from resolvers.pagination import cursor_key
 from schema import build_schema
+from schema.requests import current, note
 
 log = logging.getLogger("pipecast")
 
@@ -94,12 +96,13 @@ class Authenticate:
             return
         receive = _limited(receive)
         try:
-            scope.setdefault("state", {})["viewer"] = await self.viewer(request.headers.get("authorization"))
+            viewer = await self.viewer(request.headers.get("authorization"))
+            scope.setdefault("state", {})["viewer"] = viewer
+            note(user_id=viewer[0].id)
         except InvalidToken as exc:
-            body = {
-                "data": None,
-                "errors": [{"message": str(exc), "extensions": {"code": "UNAUTHENTICATED"}}],
-            }
+            note(error_codes=["UNAUTHENTICATED"])
+            extensions = {"code": "UNAUTHENTICATED", "requestId": current().get("request_id")}
+            body = {"data": None, "errors": [{"message": str(exc), "extensions": extensions}]}
             await JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})(
                 scope, receive, send
             )
@@ -219,7 +222,8 @@ def create_app(settings: Settings) -> Starlette:
             return JSONResponse({"status": "unavailable", "reason": "database not migrated"}, status_code=503)
         return JSONResponse({"status": "ready", "migration": current})
 
-    middleware = [Middleware(GZipMiddleware, minimum_size=1024)]
+    configure_logging()
+    middleware = [Middleware(RequestLog), Middleware(GZipMiddleware, minimum_size=1024)]
     if settings.cors_origins:
         middleware.append(
             Middleware(

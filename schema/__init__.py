@@ -17,6 +17,7 @@ from schema.errors import PipecastErrors
 from schema.forecasts import ForecastMutation, ForecastQuery, ForecastSubmission, Goal
 from schema.limits import limit_extensions
 from schema.pipelines import Pipeline, PipelineMutation, PipelineQuery, Stage
+from schema.requests import OperationName
 from schema.scalars import SCALAR_MAP
 from schema.teams import Team, TeamMutation, TeamQuery
 from schema.users import User, UserMutation, UserQuery
@@ -55,7 +56,7 @@ class PipecastSchema(strawberry.Schema):
 
 def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     """The schema; without introspection (production) clients cannot list the types."""
-    extensions: list[Any] = [*limit_extensions(), PipecastErrors]
+    extensions: list[Any] = [*limit_extensions(), OperationName, PipecastErrors]
     if not introspection:
         extensions.insert(0, DisableIntrospection)
     return PipecastSchema(
