@@ -5,10 +5,11 @@ Goals, submissions and everything derived from them are open only to ALL viewers
 themselves, and to the managers of the subject; elsewhere they are null and the row is `restricted`.
 """
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -629,23 +630,26 @@ async def _readable(context: Context, subjects: Sequence[Subject]) -> list[bool]
     return [a and b for a, b in zip(reach, opened, strict=True)]
 
 
-async def submission_by_ids(context: Context, ids: Sequence[int]) -> list[SubmissionRecord | None]:
+R = TypeVar("R", GoalRecord, SubmissionRecord)
+
+
+async def _readable_by_ids(
+    context: Context,
+    ids: Sequence[int],
+    fetch: Callable[[AsyncConnection, Sequence[int]], Awaitable[dict[int, R]]],
+) -> list[R | None]:
+    """Stored goals or submissions by id, null where the viewer may not read their subject's."""
     async with context.engine.connect() as conn:
-        stored = list((await db.submissions_by_ids(conn, ids)).values())
-    readable = {
-        r.id
-        for r, ok in zip(stored, await _readable(context, [subject_of(r) for r in stored]), strict=True)
-        if ok
-    }
-    return [next((r for r in stored if r.id == i), None) if i in readable else None for i in ids]
+        stored = await fetch(conn, ids)
+    records = list(stored.values())
+    allowed = await _readable(context, [subject_of(r) for r in records])
+    readable = {r.id for r, ok in zip(records, allowed, strict=True) if ok}
+    return [stored[i] if i in readable else None for i in ids]
+
+
+async def submission_by_ids(context: Context, ids: Sequence[int]) -> list[SubmissionRecord | None]:
+    return await _readable_by_ids(context, ids, db.submissions_by_ids)
 
 
 async def goal_by_ids(context: Context, ids: Sequence[int]) -> list[GoalRecord | None]:
-    async with context.engine.connect() as conn:
-        stored = list((await db.goals_by_ids(conn, ids)).values())
-    readable = {
-        g.id
-        for g, ok in zip(stored, await _readable(context, [subject_of(g) for g in stored]), strict=True)
-        if ok
-    }
-    return [next((g for g in stored if g.id == i), None) if i in readable else None for i in ids]
+    return await _readable_by_ids(context, ids, db.goals_by_ids)
