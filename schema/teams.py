@@ -6,8 +6,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry import relay
 
-from db.forecasts import Subject
-from db.periods import Period
 from db.teams import TEAM_ORDER, TeamRecord
 from db.users import USER_ORDER
 from resolvers import teams as resolve
@@ -15,6 +13,7 @@ from resolvers import users as resolve_users
 from resolvers.context import Context
 from schema import ids
 from schema.pagination import Connection, arguments, connection
+from schema.subject_fields import subject_forecast, subject_goals
 from schema.users import User, UserConnection, user_connection
 
 if TYPE_CHECKING:
@@ -70,27 +69,14 @@ class Team(relay.Node):
     async def managers(self, info: strawberry.Info[Context]) -> list[User]:
         return [User.of(u) for u in await resolve.managers(info.context, self.id)]
 
-    @strawberry.field(
-        description="The team's goals of the pipeline's period kind; without its own, its members' sum."
+    goals: list[Annotated["Goal", strawberry.lazy("schema.forecasts")]] = strawberry.field(
+        resolver=subject_goals,
+        description="The team's goals of the pipeline's period kind; without its own, its members' sum.",
     )
-    async def goals(
-        self,
-        info: strawberry.Info[Context],
-        pipeline_id: strawberry.ID,
-        from_: Annotated[Period | None, strawberry.argument(name="from")] = None,
-        to: Period | None = None,
-    ) -> list[Annotated["Goal", strawberry.lazy("schema.forecasts")]]:
-        from schema.forecasts import subject_goals  # noqa: PLC0415  (forecasts refer to teams)
-
-        return await subject_goals(info, Subject("team", self.id), pipeline_id, from_, to)
-
-    @strawberry.field(description="The team's forecast row; null when outside the viewer's forecast:view.")
-    async def forecast(
-        self, info: strawberry.Info[Context], pipeline_id: strawberry.ID, period: Period
-    ) -> Annotated["ForecastRow", strawberry.lazy("schema.forecasts")] | None:
-        from schema.forecasts import subject_forecast  # noqa: PLC0415
-
-        return await subject_forecast(info, Subject("team", self.id), pipeline_id, period)
+    forecast: Annotated["ForecastRow", strawberry.lazy("schema.forecasts")] | None = strawberry.field(
+        resolver=subject_forecast,
+        description="The team's forecast row; null when outside the viewer's forecast:view.",
+    )
 
     @strawberry.field(description="Deals owned by members of this team or of its descendants.")
     async def deals(

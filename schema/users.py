@@ -19,6 +19,7 @@ from resolvers.errors import Forbidden
 from schema import ids
 from schema.enums import MembershipRole
 from schema.pagination import Connection, arguments, connection
+from schema.subject_fields import subject_forecast, subject_goals
 
 if TYPE_CHECKING:
     from schema.admin import Permission
@@ -97,25 +98,14 @@ class User(relay.Node):
 
         return await deals_of(info, "owner", self.id, first, after, filter, order_by)
 
-    @strawberry.field(description="This user's goals in a pipeline, of its period kind, between two periods.")
-    async def goals(
-        self,
-        info: strawberry.Info[Context],
-        pipeline_id: strawberry.ID,
-        from_: Annotated[Period | None, strawberry.argument(name="from")] = None,
-        to: Period | None = None,
-    ) -> list[Annotated["Goal", strawberry.lazy("schema.forecasts")]]:
-        from schema.forecasts import subject_goals  # noqa: PLC0415  (forecasts refer to users)
-
-        return await subject_goals(info, Subject("user", self.id), pipeline_id, from_, to)
-
-    @strawberry.field(description="This user's forecast row; null when outside the viewer's forecast:view.")
-    async def forecast(
-        self, info: strawberry.Info[Context], pipeline_id: strawberry.ID, period: Period
-    ) -> Annotated["ForecastRow", strawberry.lazy("schema.forecasts")] | None:
-        from schema.forecasts import subject_forecast  # noqa: PLC0415
-
-        return await subject_forecast(info, Subject("user", self.id), pipeline_id, period)
+    goals: list[Annotated["Goal", strawberry.lazy("schema.forecasts")]] = strawberry.field(
+        resolver=subject_goals,
+        description="This user's goals in a pipeline, of its period kind, between two periods.",
+    )
+    forecast: Annotated["ForecastRow", strawberry.lazy("schema.forecasts")] | None = strawberry.field(
+        resolver=subject_forecast,
+        description="This user's forecast row; null when outside the viewer's forecast:view.",
+    )
 
     @strawberry.field(description="This user's submissions, newest first.")
     async def submissions(
