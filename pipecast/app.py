@@ -16,6 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.types import ExecutionResult
 
 from authz.access import Access
 from authz.policies import Policies
@@ -51,7 +53,31 @@ class PipecastGraphQL(GraphQL[Context, None]):
         self.policies = policies
         self.cursor_key = cursor_key(secret)
 
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        """GraphQL over HTTP: a client that accepts application/graphql-response+json gets that type, and
+        a request that never reached execution (syntax, validation, variables, limits) gets 400 and no
+        `data` entry. Plain application/json keeps 200 with `data: null`, as older clients expect."""
+        processed = process_result(result)
+        if media_type(request) == GRAPHQL_RESPONSE:
+            sub_response: Response = request.scope["state"]["sub_response"]
+            sub_response.headers["content-type"] = GRAPHQL_RESPONSE
+            if result.data is None and result.errors and all(e.path is None for e in result.errors):
+                sub_response.status_code = 400
+                processed.pop("data", None)
+        return processed
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        chosen = sub_response.headers.get("content-type")
+        if chosen:  # super() added sub_response's headers after its own application/json: keep one
+            del response.headers["content-type"]
+            response.headers["content-type"] = chosen
+        return response
+
     async def get_context(self, request: Any, response: Any) -> Context:
+        request.scope["state"]["sub_response"] = response
         viewer: UserRecord
         settings: CompanySettingsRecord
         viewer, settings = request.scope["state"]["viewer"]
@@ -103,9 +129,9 @@ class Authenticate:
             note(error_codes=["UNAUTHENTICATED"])
             extensions = {"code": "UNAUTHENTICATED", "requestId": current().get("request_id")}
             body = {"data": None, "errors": [{"message": str(exc), "extensions": extensions}]}
-            await JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})(
-                scope, receive, send
-            )
+            await JSONResponse(
+                body, status_code=401, headers={"WWW-Authenticate": "Bearer"}, media_type=media_type(request)
+            )(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -120,11 +146,25 @@ class Authenticate:
 
 
 MAX_BODY_BYTES = 1_000_000
-JSON_TYPES = ("application/json", "application/graphql-response+json")
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON_TYPES = ("application/json", GRAPHQL_RESPONSE)
 
 
-def _error(status: int, message: str, code: str = "BAD_USER_INPUT") -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status)
+def media_type(request: Request) -> str:
+    """application/graphql-response+json when the Accept header names it (with q > 0), else JSON."""
+    for item in request.headers.get("accept", "").lower().split(","):
+        kind, *params = (part.strip() for part in item.split(";"))
+        if kind == GRAPHQL_RESPONSE and not any(p.replace(" ", "") in ("q=0", "q=0.0") for p in params):
+            return GRAPHQL_RESPONSE
+    return "application/json"
+
+
+def _error(request: Request, status: int, message: str, code: str = "BAD_USER_INPUT") -> JSONResponse:
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        status_code=status,
+        media_type=media_type(request),
+    )
 
 
 def _refusal(request: Request) -> Response | None:
@@ -133,14 +173,14 @@ def _refusal(request: Request) -> Response | None:
     if request.method == "POST":
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind not in JSON_TYPES:
-            return _error(415, "send the operation as JSON: Content-Type: application/json")
+            return _error(request, 415, "send the operation as JSON: Content-Type: application/json")
         length = request.headers.get("content-length")
         if length and length.isdecimal() and int(length) > MAX_BODY_BYTES:
-            return _error(413, f"the request body is over the limit of {MAX_BODY_BYTES:,} bytes")
+            return _error(request, 413, f"the request body is over the limit of {MAX_BODY_BYTES:,} bytes")
     elif request.method == "GET" and _is_mutation(
         request.query_params.get("query"), request.query_params.get("operationName")
     ):
-        return _error(405, "mutations need POST")
+        return _error(request, 405, "mutations need POST")
     return None
 
 
@@ -239,7 +279,7 @@ def create_app(settings: Settings) -> Starlette:
         middleware=middleware,
         exception_handlers={
             BodyTooLarge: lambda request, exc: _error(
-                413, f"the request body is over the limit of {MAX_BODY_BYTES:,} bytes"
+                request, 413, f"the request body is over the limit of {MAX_BODY_BYTES:,} bytes"
             )
         },
         routes=[

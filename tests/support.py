@@ -3,11 +3,13 @@
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +129,29 @@ def wait_until_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> 
             pass
         time.sleep(0.3)
     pytest.fail(f"serve was not ready within {STARTUP_SECONDS} s:\n{log.read_text()}")
+
+
+@dataclass(frozen=True)
+class Served:
+    """A `pipecast serve` process started by a test: its base URL, the process and its log."""
+
+    base: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@contextlib.contextmanager
+def served(*args: str, env: dict[str, str], log: Path) -> Iterator[Served]:
+    """`pipecast serve --port <free> *args` until ready; stopped with SIGTERM on exit."""
+    port = free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [PIPECAST, "serve", "--port", str(port), *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    server = Served(f"http://127.0.0.1:{port}", process, log)
+    try:
+        wait_until_ready(server.base, process, log)
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)

@@ -1,8 +1,6 @@
 """Real concurrency against a real server process: submissions and racing deal updates."""
 
 import asyncio
-import signal
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +13,7 @@ from authz.roles import assign_roles
 from db.engine import create_engine
 from db.seed import SeedPlan, seed
 from db.users import create_user, user_by_email
-from tests.support import PIPECAST, SECRET, cli_env, free_port, token_for, wait_until_ready
+from tests.support import SECRET, cli_env, served, token_for
 
 
 @pytest.fixture(scope="module")
@@ -43,21 +41,10 @@ async def company(database_url: str) -> dict[str, Any]:
 def server(
     database_url: str, company: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    port, log = free_port(), tmp_path_factory.mktemp("concurrency") / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [PIPECAST, "serve", "--port", str(port), "--workers", "2"],
-            env=cli_env(DATABASE_URL=database_url, PIPECAST_JWT_SECRET=SECRET),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(base, process, log)
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+    log = tmp_path_factory.mktemp("concurrency") / "serve.log"
+    env = cli_env(DATABASE_URL=database_url, PIPECAST_JWT_SECRET=SECRET)
+    with served("--workers", "2", env=env, log=log) as running:
+        yield running.base
 
 
 async def _many(base: str, token: str, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:

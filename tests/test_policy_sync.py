@@ -5,11 +5,9 @@ second (LISTEN/NOTIFY, debounced reload), and B keeps listening after its connec
 """
 
 import asyncio
-import signal
-import subprocess
+import contextlib
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +18,7 @@ from strawberry.relay import to_base64
 from authz.roles import assign_roles
 from db.engine import create_engine
 from db.users import create_user
-from tests.support import PIPECAST, SECRET, cli_env, free_port, token_for, wait_until_ready
+from tests.support import SECRET, cli_env, served, token_for
 
 SYNC_SECONDS = 1.0
 
@@ -41,26 +39,9 @@ def servers(
     database_url: str, people: dict[str, int], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[list[str]]:
     folder = tmp_path_factory.mktemp("sync")
-    started: list[tuple[subprocess.Popen[bytes], str, Path]] = []
-    try:
-        for name in ("a", "b"):
-            port, log = free_port(), folder / f"{name}.log"
-            with log.open("wb") as out:
-                process = subprocess.Popen(
-                    [PIPECAST, "serve", "--port", str(port)],
-                    env=cli_env(DATABASE_URL=database_url, PIPECAST_JWT_SECRET=SECRET),
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            started.append((process, f"http://127.0.0.1:{port}", log))
-        for process, base, log in started:
-            wait_until_ready(base, process, log)
-        yield [base for _, base, _ in started]
-    finally:
-        for process, _, _ in started:
-            process.send_signal(signal.SIGTERM)
-        for process, _, _ in started:
-            process.wait(timeout=30)
+    env = cli_env(DATABASE_URL=database_url, PIPECAST_JWT_SECRET=SECRET)
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(served(env=env, log=folder / f"{name}.log")).base for name in "ab"]
 
 
 def _post(base: str, token: str, query: str, **variables: Any) -> dict[str, Any]:

@@ -1,27 +1,17 @@
 """`pipecast serve --demo` as a newcomer runs it: embedded PostgreSQL, demo data, real HTTP on a free port."""
 
 import re
-import signal
-import subprocess
 from pathlib import Path
 
 import httpx
 
-from tests.support import PIPECAST, cli_env, free_port, wait_until_ready
+from tests.support import cli_env, served
 
 
 def test_serve_demo_answers_over_http(tmp_path: Path) -> None:
-    port, data_dir, log = free_port(), tmp_path / "data", tmp_path / "serve.log"
-    base = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [PIPECAST, "serve", "--demo", "--port", str(port)],
-            env=cli_env(PIPECAST_DATA_DIR=str(data_dir)),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_ready(base, process, log)
+    data_dir, log = tmp_path / "data", tmp_path / "serve.log"
+    with served("--demo", env=cli_env(PIPECAST_DATA_DIR=str(data_dir)), log=log) as running:
+        base = running.base
         printed = log.read_text()
         assert f"GraphiQL: {base}/graphql" in printed
         tokens = dict(
@@ -62,9 +52,6 @@ def test_serve_demo_answers_over_http(tmp_path: Path) -> None:
         assert page.status_code == 200
         assert "graphiql" in page.text.lower()
         assert httpx.get(f"{base}/healthz", timeout=10).json() == {"status": "ok"}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        returncode = process.wait(timeout=30)
-    assert returncode == 0, log.read_text()
+    assert running.process.returncode == 0, log.read_text()
     # The embedded PostgreSQL stopped with the server.
     assert not (data_dir / "postgres" / "postmaster.pid").exists()
