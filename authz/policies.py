@@ -135,7 +135,7 @@ class Policies:
         while True:
             try:
                 connection = await asyncpg.connect(self.dsn, timeout=10)
-            except (OSError, asyncpg.PostgresError, TimeoutError):
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
                 delay = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
                 attempt += 1
                 log.warning("policy listener cannot connect; retrying in %.2f s", delay)
@@ -153,7 +153,7 @@ class Policies:
                         await asyncio.wait_for(closed.wait(), timeout=5)
                     if not closed.is_set() and connection.is_closed():
                         closed.set()
-            except (OSError, asyncpg.PostgresError):
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 log.warning("policy listener lost its connection; reconnecting")
             finally:
                 with contextlib.suppress(Exception):

@@ -4,6 +4,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 CONNECT_TIMEOUT_SECONDS = 10
+# asyncpg's own deadline for an answer, a little past the server's statement_timeout so that the server
+# cancels first (a clean TIMEOUT) and the client only gives up on a server that does not answer at all.
+COMMAND_TIMEOUT_SLACK_SECONDS = 2.0
 
 
 class DatabaseUrlError(ValueError):
@@ -29,15 +32,30 @@ def asyncpg_dsn(url: str) -> str:
     return async_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, statement_timeout: float | None = None
+) -> AsyncEngine:
+    """An asyncpg engine. With `statement_timeout` (seconds, the server's serving setting) nothing waits
+    longer than that: PostgreSQL cancels a longer statement, asyncpg gives up on a connection attempt or
+    an answer that does not come (a partitioned network), and the pool on a free connection. Operator
+    commands (migrate, seed) pass None: a bulk seed legitimately runs for minutes."""
+    # JIT compilation pays off for long analytical queries; for ours it costs up to seconds per
+    # statement whenever the planner's estimates run high (the benchmark showed 1.7 s), so it is off.
+    server_settings = {"jit": "off"}
+    connect_args: dict[str, object] = {"timeout": CONNECT_TIMEOUT_SECONDS, "server_settings": server_settings}
+    pool_timeout = 30.0
+    if statement_timeout is not None:
+        server_settings["statement_timeout"] = str(round(statement_timeout * 1000))
+        connect_args["timeout"] = min(CONNECT_TIMEOUT_SECONDS, statement_timeout)
+        connect_args["command_timeout"] = statement_timeout + COMMAND_TIMEOUT_SLACK_SECONDS
+        pool_timeout = statement_timeout
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
         pool_pre_ping=True,
-        # JIT compilation pays off for long analytical queries; for ours it costs up to seconds per
-        # statement whenever the planner's estimates run high (the benchmark showed 1.7 s), so it is off.
-        connect_args={"timeout": CONNECT_TIMEOUT_SECONDS, "server_settings": {"jit": "off"}},
+        connect_args=connect_args,
     )
 
 

@@ -22,6 +22,7 @@ from strawberry.types import ExecutionResult
 from authz.access import Access
 from authz.policies import Policies
 from db.engine import create_engine
+from db.faults import MESSAGES, database_fault
 from db.migrate import current_revision, ensure_current, head_revision
 from db.pipelines import CompanySettingsRecord
 from db.teams import team_reach_ids
@@ -101,7 +102,8 @@ class PipecastGraphQL(GraphQL[Context, None]):
 
 
 class Authenticate:
-    """Verifies the bearer token and loads the viewer, or answers 401 with an UNAUTHENTICATED error.
+    """Verifies the bearer token and loads the viewer, or answers 401 with an UNAUTHENTICATED error
+    (503 with SERVICE_UNAVAILABLE or TIMEOUT when the database fails before GraphQL runs).
 
     The GraphiQL page itself (a browser GET asking for HTML) needs no token; every operation does.
     """
@@ -121,19 +123,30 @@ class Authenticate:
             await refusal(scope, receive, send)
             return
         receive = _limited(receive)
+        started = False
+
+        async def tracked(message: Any) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
         try:
             viewer = await self.viewer(request.headers.get("authorization"))
             scope.setdefault("state", {})["viewer"] = viewer
             note(user_id=viewer[0].id)
-        except InvalidToken as exc:
-            note(error_codes=["UNAUTHENTICATED"])
-            extensions = {"code": "UNAUTHENTICATED", "requestId": current().get("request_id")}
-            body = {"data": None, "errors": [{"message": str(exc), "extensions": extensions}]}
-            await JSONResponse(
-                body, status_code=401, headers={"WWW-Authenticate": "Bearer"}, media_type=media_type(request)
-            )(scope, receive, send)
+            await self.app(scope, receive, tracked)
             return
-        await self.app(scope, receive, send)
+        except InvalidToken as exc:
+            response = _failure(request, 401, str(exc), "UNAUTHENTICATED")
+        except Exception as exc:
+            # The database failed outside GraphQL's execution (reading the viewer or the team reach):
+            # answer like a GraphQL error, with 503 so that clients and load balancers retry.
+            fault = database_fault(exc)
+            if fault is None or started:
+                raise
+            log.warning("database fault before execution: %s (%s)", fault, type(exc).__name__)
+            response = _failure(request, 503, MESSAGES[fault], fault)
+        await response(scope, receive, send)
 
     async def viewer(self, authorization: str | None) -> tuple[UserRecord, CompanySettingsRecord]:
         """The viewer and the company settings, read in one statement."""
@@ -163,6 +176,22 @@ def _error(request: Request, status: int, message: str, code: str = "BAD_USER_IN
     return JSONResponse(
         {"errors": [{"message": message, "extensions": {"code": code}}]},
         status_code=status,
+        media_type=media_type(request),
+    )
+
+
+RETRY_AFTER_SECONDS = 1
+
+
+def _failure(request: Request, status: int, message: str, code: str) -> JSONResponse:
+    """A request that GraphQL never ran: 401 (token) or 503 (database), recorded for the access log."""
+    note(error_codes=[code])
+    extensions = {"code": code, "requestId": current().get("request_id")}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return JSONResponse(
+        {"data": None, "errors": [{"message": message, "extensions": extensions}]},
+        status_code=status,
+        headers=headers,
         media_type=media_type(request),
     )
 
@@ -219,7 +248,10 @@ def create_app(settings: Settings) -> Starlette:
     if settings.database_url is None or settings.jwt_secret is None:
         raise ValueError("create_app needs resolved settings: call Settings().resolved() first")
     engine = create_engine(
-        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        statement_timeout=settings.statement_timeout,
     )
     policies = Policies(engine, settings.database_url)
     graphql = PipecastGraphQL(
@@ -255,8 +287,10 @@ def create_app(settings: Settings) -> Starlette:
     async def readyz(request: Request) -> Response:
         try:
             current = await current_revision(engine)
-        except Exception:
-            log.exception("readiness check: database unreachable")
+        except Exception as exc:
+            if database_fault(exc) is None:
+                raise
+            log.warning("readiness check: database unreachable (%s)", type(exc).__name__)
             return JSONResponse({"status": "unavailable", "reason": "database unreachable"}, status_code=503)
         if current != head_revision():
             return JSONResponse({"status": "unavailable", "reason": "database not migrated"}, status_code=503)

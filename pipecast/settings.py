@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     graphiql: bool | None = None
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    statement_timeout: Annotated[float, Field(gt=0)] = 10.0
     report_statements: bool = False
     jwt_public_key: str | None = None
     jwks_url: str | None = None
@@ -110,6 +111,7 @@ class Settings(BaseSettings):
             "PIPECAST_GRAPHIQL": str(self.graphiql_enabled).lower(),
             "PIPECAST_DB_POOL_SIZE": str(self.db_pool_size),
             "PIPECAST_DB_MAX_OVERFLOW": str(self.db_max_overflow),
+            "PIPECAST_STATEMENT_TIMEOUT": str(self.statement_timeout),
             "PIPECAST_REPORT_STATEMENTS": str(self.report_statements).lower(),
             "PIPECAST_INTROSPECTION": str(self.introspection_enabled).lower(),
             "PIPECAST_CORS_ORIGINS": ",".join(self.cors_origins),

@@ -1,10 +1,12 @@
-"""Error discipline at the edge: public errors pass, GraphQL's own get BAD_USER_INPUT, the rest is masked."""
+"""Error discipline at the edge: public errors pass, GraphQL's own get BAD_USER_INPUT, database faults
+get SERVICE_UNAVAILABLE or TIMEOUT, the rest is masked."""
 
 import logging
 
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
+from db.faults import MESSAGES, database_fault
 from resolvers.errors import BadUserInput, PublicError
 
 log = logging.getLogger("pipecast.errors")
@@ -20,20 +22,22 @@ class PipecastErrors(MaskErrors):
         original = error.original_error
         if original is None or error.path is None:
             # Errors before execution (syntax, validation, variable coercion) are about the request.
-            return GraphQLError(
-                error.message,
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-                extensions={"code": BadUserInput.code, **(error.extensions or {})},
-            )
+            return _replaced(error, error.message, {"code": BadUserInput.code, **(error.extensions or {})})
+        fault = database_fault(original)
+        if fault is not None:
+            log.warning("database fault at %s: %s (%s)", error.path, fault, type(original).__name__)
+            return _replaced(error, MESSAGES[fault], {"code": fault})
         log.error("internal error at %s", error.path, exc_info=original)
-        return GraphQLError(
-            INTERNAL,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            extensions={"code": "INTERNAL_SERVER_ERROR"},
-        )
+        return _replaced(error, INTERNAL, {"code": "INTERNAL_SERVER_ERROR"})
+
+
+def _replaced(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+    """The same error (location, path) with a public message and extensions, without the original."""
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )
