@@ -1,4 +1,4 @@
-"""Query limits, checked before execution: depth, aliases, tokens and the cost of nested pages.
+"""Query limits, checked before execution: depth, aliases, tokens, the cost of nested pages, NUL text.
 
 Each is passed to the schema as a class or a zero-argument factory (never a shared instance) and
 answers with a BAD_USER_INPUT error that names the limit.
@@ -16,6 +16,7 @@ from graphql import (
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     ValidationContext,
     ValidationRule,
     VariableNode,
@@ -91,12 +92,43 @@ def _cost_rule(variables: dict[str, Any]) -> type[ValidationRule]:
     return PageCost
 
 
-class PageCostLimiter(SchemaExtension):
-    """Refuses documents whose nested pages could fetch more than MAX_COST items (variables included)."""
+NUL_MESSAGE = "text must not contain NUL characters (\\u0000)"
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _nul_rule(variables: dict[str, Any]) -> type[ValidationRule]:
+    class NoNulCharacters(ValidationRule):
+        """PostgreSQL text cannot hold U+0000: refuse it in any string literal or variable, up front,
+        rather than as a database error halfway through a mutation."""
+
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            if _has_nul(variables):
+                context.report_error(GraphQLError(f"variables: {NUL_MESSAGE}"))
+
+        def enter_string_value(self, node: StringValueNode, *_: object) -> None:
+            if "\x00" in node.value:
+                self.report_error(GraphQLError(NUL_MESSAGE, node))
+
+    return NoNulCharacters
+
+
+class RequestRules(SchemaExtension):
+    """Validation rules that also read the variables: the page cost (variables included) and NUL text."""
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
-        context.validation_rules = (*context.validation_rules, _cost_rule(dict(context.variables or {})))
+        variables = dict(context.variables or {})
+        context.validation_rules = (*context.validation_rules, _cost_rule(variables), _nul_rule(variables))
         yield
 
 
@@ -105,5 +137,5 @@ def limit_extensions() -> list[Callable[[], SchemaExtension] | type[SchemaExtens
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        PageCostLimiter,
+        RequestRules,
     ]

@@ -9,7 +9,7 @@ from asgi_lifespan import LifespanManager
 
 from pipecast.app import create_app
 from pipecast.settings import Settings
-from tests.support import SECRET, error_code, graphql, token_for
+from tests.support import SECRET, data, error_code, graphql, token_for
 
 DASHBOARD = """{ teams(first: 20) { totalCount edges { node { name members(first: 20) { edges { node { name
   deals(first: 20) { totalCount edges { node { name amount stage { label } owner { name %s } } } } } } } } } } }"""
@@ -147,3 +147,18 @@ async def test_error_codes_for_graphql_errors(client: httpx.AsyncClient, admin: 
         "BAD_USER_INPUT",
         "Syntax Error: Expected Name, found <EOF>.",
     )
+
+
+async def test_nul_characters_are_refused_before_anything_runs(client: httpx.AsyncClient, admin: int) -> None:
+    """Found by the fuzz run: PostgreSQL text cannot hold U+0000, which used to surface as an internal error."""
+    token = token_for(admin)
+    create = "mutation($input: CreateTeamInput!) { createTeam(input: $input) { name } }"
+    for query, variables in (
+        (create, {"input": {"name": "Nul\x00Team"}}),
+        ('mutation { createTeam(input: {name: "Nul\\u0000Team"}) { name } }', {}),
+        ('{ users(search: "a\\u0000") { totalCount } }', {}),
+    ):
+        code, message = await error_code(client, query, variables, token=token)
+        assert (code, "NUL" in message) == ("BAD_USER_INPUT", True)
+    teams = await data(client, "{ teams { totalCount } }", token=token)
+    assert teams["teams"]["totalCount"] == 0  # nothing was written
