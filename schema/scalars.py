@@ -27,7 +27,7 @@ PeriodScalar = ScalarDefinition(
 )
 
 
-def _parse_decimal(value: Any) -> decimal.Decimal:
+def parse_decimal(value: Any) -> decimal.Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise BadUserInput(f'{value!r} is not a decimal number: send a string such as "1250.00"')
     try:
@@ -44,7 +44,7 @@ DecimalScalar = ScalarDefinition(
     description='An exact decimal number, serialized as a string such as "1250.00".',
     specified_by_url=None,
     serialize=str,
-    parse_value=_parse_decimal,
+    parse_value=parse_decimal,
     parse_literal=None,
 )
 
