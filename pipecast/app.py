@@ -137,7 +137,7 @@ class Authenticate:
             await self.app(scope, receive, tracked)
             return
         except InvalidToken as exc:
-            response = _failure(request, 401, str(exc), "UNAUTHENTICATED")
+            response = _error(request, 401, str(exc), "UNAUTHENTICATED")
         except Exception as exc:
             # The database failed outside GraphQL's execution (reading the viewer or the team reach):
             # answer like a GraphQL error, with 503 so that clients and load balancers retry.
@@ -145,7 +145,7 @@ class Authenticate:
             if fault is None or started:
                 raise
             log.warning("database fault before execution: %s (%s)", fault, type(exc).__name__)
-            response = _failure(request, 503, MESSAGES[fault], fault)
+            response = _error(request, 503, MESSAGES[fault], fault)
         await response(scope, receive, send)
 
     async def viewer(self, authorization: str | None) -> tuple[UserRecord, CompanySettingsRecord]:
@@ -172,24 +172,19 @@ def media_type(request: Request) -> str:
     return "application/json"
 
 
-def _error(request: Request, status: int, message: str, code: str = "BAD_USER_INPUT") -> JSONResponse:
-    return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": code}}]},
-        status_code=status,
-        media_type=media_type(request),
-    )
-
-
 RETRY_AFTER_SECONDS = 1
 
 
-def _failure(request: Request, status: int, message: str, code: str) -> JSONResponse:
-    """A request that GraphQL never ran: 401 (token) or 503 (database), recorded for the access log."""
+def _error(request: Request, status: int, message: str, code: str = "BAD_USER_INPUT") -> JSONResponse:
+    """An answer for a request GraphQL never ran (so no `data`): a refused shape, 401 for the token, 503
+    when the database failed first. Recorded for the access log like GraphQL's own errors."""
     note(error_codes=[code])
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if status == 503:
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     extensions = {"code": code, "requestId": current().get("request_id")}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return JSONResponse(
-        {"data": None, "errors": [{"message": message, "extensions": extensions}]},
+        {"errors": [{"message": message, "extensions": extensions}]},
         status_code=status,
         headers=headers,
         media_type=media_type(request),

