@@ -165,3 +165,33 @@ async def test_nul_characters_are_refused_before_anything_runs(client: httpx.Asy
         assert (code, "NUL" in message) == ("BAD_USER_INPUT", True)
     teams = await data(client, "{ teams { totalCount } }", token=token)
     assert teams["teams"]["totalCount"] == 0  # nothing was written
+
+
+DEEP_TAIL = "memberships { team { parent { name } } }"  # three levels below the dashboard's deepest field
+THROUGH_FRAGMENTS = {
+    "inline": "{ teams(first: 20) { edges { node { ... on Team { members(first: 20) { edges { node { deals(first: 20) { edges { node { owner { ... on User { %s } } } } } } } } } } } } }",
+    "named": "query { teams(first: 20) { edges { node { members(first: 20) { edges { node { deals(first: 20) { edges { node { owner { ...O } } } } } } } } } } } fragment O on User { %s }",
+    "nested": "query { teams(first: 20) { ...T } } fragment T on TeamConnection { edges { node { members(first: 20) { ...M } } } } fragment M on UserConnection { edges { node { deals(first: 20) { edges { node { owner { ...O } } } } } } } fragment O on User { %s }",
+}
+
+
+@pytest.mark.parametrize("shape", THROUGH_FRAGMENTS)
+async def test_depth_counts_through_fragments(client: httpx.AsyncClient, admin: int, shape: str) -> None:
+    assert await _code(client, THROUGH_FRAGMENTS[shape] % "name", admin) is None
+    code, message = await _code(client, THROUGH_FRAGMENTS[shape] % DEEP_TAIL, admin) or ("", "")
+    assert code == "BAD_USER_INPUT"
+    assert "exceeds maximum operation depth" in message
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ ... on Query { %s } }",
+        "query { ...Q } fragment Q on Query { %s }",
+        "query { ...Q } fragment Q on Query { ...R } fragment R on Query { %s }",
+    ],
+)
+async def test_aliases_count_through_fragments(client: httpx.AsyncClient, admin: int, query: str) -> None:
+    aliases = " ".join(f"a{i}: viewer {{ name }}" for i in range(16))
+    code, message = await _code(client, query % aliases, admin) or ("", "")
+    assert (code, message) == ("BAD_USER_INPUT", "16 aliases found. Allowed: 15")
