@@ -90,11 +90,11 @@ def _database(server: str, name: str) -> str:
     return make_url(server).set(database=name).render_as_string(hide_password=False)
 
 
-async def _recreate(server: str, name: str) -> None:
+async def _on_server(server: str, *statements: str) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(server))
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        for statement in statements:
+            await conn.execute(statement)
     finally:
         await conn.close()
 
@@ -105,7 +105,8 @@ def _run(env: dict[str, str], *args: str) -> None:
 
 async def bench_size(server: str, deals: int, args: argparse.Namespace) -> list[Result]:
     name = f"pipecast_bench_{deals}"
-    await _recreate(server, name)
+    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    await _on_server(server, drop, f'CREATE DATABASE "{name}"')
     url = _database(server, name)
     secret = secrets.token_hex(32)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIPECAST_")} | {
@@ -244,6 +245,7 @@ async def bench_size(server: str, deals: int, args: argparse.Namespace) -> list[
     finally:
         server_process.terminate()
         server_process.wait(timeout=30)
+        await _on_server(server, drop)  # a 1M-deal database is gigabytes: leave nothing behind
     return results
 
 
