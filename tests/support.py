@@ -8,17 +8,20 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.relay import from_base64
 
+from db.engine import create_engine
+from db.seed import DEMO_ACCOUNTS
+from db.users import user_by_email
 from pipecast.auth import issue_token
 
 SECRET = "test-secret-" + "x" * 40
@@ -155,3 +158,27 @@ def served(*args: str, env: dict[str, str], log: Path) -> Iterator[Served]:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+
+
+async def seed_demo(database_url: str) -> dict[str, int]:
+    """`pipecast seed --demo` as a user types it; the demo accounts' user ids by role."""
+    seeded = pipecast("seed", "--demo", env=cli_env(DATABASE_URL=database_url))
+    assert seeded.returncode == 0, seeded.stderr
+    engine = create_engine(database_url)
+    async with engine.connect() as conn:
+        found = {role: await user_by_email(conn, email) for role, email in DEMO_ACCOUNTS.items()}
+    await engine.dispose()
+    return {role: user.id for role, user in found.items() if user is not None}
+
+
+@contextlib.asynccontextmanager
+async def locked_deals(database_url: str) -> AsyncIterator[AsyncConnection]:
+    """A connection holding an ACCESS EXCLUSIVE lock on `deals`: every read of deals waits for it."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("LOCK TABLE deals IN ACCESS EXCLUSIVE MODE"))
+            yield conn
+            await conn.rollback()
+    finally:
+        await engine.dispose()

@@ -26,7 +26,7 @@ from db.engine import create_engine
 from db.users import create_user, user_by_email
 from pipecast.app import create_app
 from pipecast.settings import Settings
-from tests.support import SECRET, Served, cli_env, pipecast, served, token_for
+from tests.support import SECRET, Served, cli_env, locked_deals, pipecast, served, token_for
 
 STATEMENT_TIMEOUT = 2.0
 # A request may take the timeout plus the client's slack and a little scheduling; never more.
@@ -125,14 +125,8 @@ def _assert_clean(body: dict[str, Any], code: str) -> None:
 async def test_a_statement_over_the_timeout_is_cancelled_with_TIMEOUT(
     http: httpx.AsyncClient, own_postgres: OwnPostgres, people: dict[str, int]
 ) -> None:
-    engine = create_engine(own_postgres.url)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("LOCK TABLE deals IN ACCESS EXCLUSIVE MODE"))  # every read of deals waits
-            elapsed, response = await _timed(http, DEALS, people["admin"])
-            await conn.rollback()
-    finally:
-        await engine.dispose()
+    async with locked_deals(own_postgres.url):
+        elapsed, response = await _timed(http, DEALS, people["admin"])
     assert response.status_code == 200  # GraphQL ran; the field failed
     _assert_clean(response.json(), "TIMEOUT")
     assert STATEMENT_TIMEOUT <= elapsed < FAIL_FAST_SECONDS
@@ -143,24 +137,18 @@ async def test_a_statement_over_the_timeout_is_cancelled_with_TIMEOUT(
 async def test_a_connection_lost_mid_request_is_SERVICE_UNAVAILABLE(
     http: httpx.AsyncClient, own_postgres: OwnPostgres, people: dict[str, int]
 ) -> None:
-    engine = create_engine(own_postgres.url)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("LOCK TABLE deals IN ACCESS EXCLUSIVE MODE"))
-            request = asyncio.create_task(_timed(http, DEALS, people["admin"]))
-            killed = 0
-            while not killed and not request.done():
-                await asyncio.sleep(0.02)
-                killed = await conn.scalar(  # the backend waiting on our lock
-                    text(
-                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                        "WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-                    )
+    async with locked_deals(own_postgres.url) as conn:
+        request = asyncio.create_task(_timed(http, DEALS, people["admin"]))
+        killed = 0
+        while not killed and not request.done():
+            await asyncio.sleep(0.02)
+            killed = await conn.scalar(  # the backend waiting on our lock
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
                 )
-            elapsed, response = await request
-            await conn.rollback()
-    finally:
-        await engine.dispose()
+            )
+        elapsed, response = await request
     assert killed == 1
     _assert_clean(response.json(), "SERVICE_UNAVAILABLE")
     assert elapsed < FAIL_FAST_SECONDS

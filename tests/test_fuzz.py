@@ -19,8 +19,7 @@ from sqlalchemy import text
 from strawberry.relay import to_base64
 
 from db.engine import create_engine
-from db.users import user_by_email
-from tests.support import SECRET, cli_env, pipecast, served, token_for
+from tests.support import SECRET, cli_env, seed_demo, served, token_for
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ_SECONDS = os.environ.get("PIPECAST_FUZZ_SECONDS", "60")
@@ -34,14 +33,12 @@ KNOWN = """
 
 @pytest.fixture(scope="module")
 async def company(database_url: str) -> dict[str, object]:
-    seeded = pipecast("seed", "--demo", env=cli_env(DATABASE_URL=database_url))
-    assert seeded.returncode == 0, seeded.stderr
+    people = await seed_demo(database_url)
     engine = create_engine(database_url)
     async with engine.connect() as conn:
         ids = [to_base64(kind, key) for kind, key in await conn.execute(text(KNOWN))]
-        people = {role: await user_by_email(conn, f"{role}@example.com") for role in ("admin", "rep")}
     await engine.dispose()
-    return {"ids": ids} | {role: user.id for role, user in people.items() if user is not None}
+    return {"ids": ids, "admin": people["admin"], "rep": people["rep"]}
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,10 @@ from sqlalchemy import text
 from strawberry.relay import to_base64
 
 from db.engine import create_engine
-from db.users import user_by_email
 from resolvers import validation
 from resolvers.errors import BadUserInput
 from schema.scalars import parse_decimal as parse
-from tests.support import SECRET, cli_env, pipecast, served, token_for
+from tests.support import SECRET, cli_env, seed_demo, served, token_for
 
 LIMIT = Decimal(10) ** 13
 amounts = st.decimals(min_value=0, max_value=LIMIT - Decimal("0.01"), places=2)
@@ -74,19 +73,14 @@ def test_anything_else_is_a_decimal_or_a_clear_refusal(value: object) -> None:
 
 @pytest.fixture(scope="module")
 async def company(database_url: str) -> dict[str, str]:
-    seeded = pipecast("seed", "--demo", env=cli_env(DATABASE_URL=database_url))
-    assert seeded.returncode == 0, seeded.stderr
+    people = await seed_demo(database_url)
     engine = create_engine(database_url)
     async with engine.connect() as conn:
-        admin = await user_by_email(conn, "admin@example.com")
-        rep = await user_by_email(conn, "rep@example.com")
         pipeline = await conn.scalar(text("SELECT id FROM pipelines ORDER BY id LIMIT 1"))
     await engine.dispose()
-    assert admin is not None
-    assert rep is not None
     return {
-        "token": token_for(admin.id),
-        "rep": to_base64("User", rep.id),
+        "token": token_for(people["admin"]),
+        "rep": to_base64("User", people["rep"]),
         "pipeline": to_base64("Pipeline", pipeline),
     }
 
