@@ -29,9 +29,11 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.pagination import Key, Ordering, Page, fetch_page, fetch_pages
-from db.tables import company_settings, deal_changes, deals, exchange_rates, stages
+from db.pipelines import STAGE_COLUMNS, StageRecord
+from db.tables import company_settings, deal_changes, deals, exchange_rates, stages, users
 from db.teams import members_of
-from db.users import like_pattern
+from db.users import USER_COLUMNS, UserRecord, like_pattern
+from db.vocabulary import FORCED_CATEGORY, OPEN
 
 rates_in_force = (
     select(exchange_rates.c.currency, exchange_rates.c.rate)
@@ -42,20 +44,47 @@ rates_in_force = (
 )
 company_currency = select(company_settings.c.currency).scalar_subquery()
 
-rate = case(
-    (deals.c.frozen_rate.is_not(None), deals.c.frozen_rate),
-    (deals.c.currency == company_currency, literal(Decimal(1))),
-    else_=rates_in_force.c.rate,
-)
+
+# Each rule as a function of the columns it reads, so that deal rows, pages of the compiled read path and
+# the rollups (which store the same columns summed) apply one definition.
+
+
+def rate_of(
+    frozen_rate: ColumnElement[Any], currency: ColumnElement[Any], in_force: ColumnElement[Any]
+) -> ColumnElement[Decimal]:
+    """The rate to the company currency: frozen once closed, 1 in the company currency, else today's."""
+    return case(
+        (frozen_rate.is_not(None), frozen_rate),
+        (currency == company_currency, literal(Decimal(1))),
+        else_=in_force,
+    )
+
+
+def probability_of(override: ColumnElement[Any], stage_probability: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The deal's own probability if set, else its stage's."""
+    return func.coalesce(override, stage_probability)
+
+
+def category_of(
+    state: ColumnElement[Any], mapped: ColumnElement[Any], manual: ColumnElement[Any]
+) -> ColumnElement[str]:
+    """WON → CLOSED_WON, LOST → NOT_FORECASTED, else the manual choice, else the stage's mapping."""
+    return case(
+        *((state == closed, literal(forced)) for closed, forced in FORCED_CATEGORY.items()),
+        else_=func.coalesce(manual, mapped),
+    )
+
+
+def category_is_manual_of(state: ColumnElement[Any], manual: ColumnElement[Any]) -> ColumnElement[bool]:
+    return and_(state == OPEN, manual.is_not(None))
+
+
+rate = rate_of(deals.c.frozen_rate, deals.c.currency, rates_in_force.c.rate)
 amount_c = deals.c.amount * rate
-probability = func.coalesce(deals.c.probability, stages.c.probability)
+probability = probability_of(deals.c.probability, stages.c.probability)
 weighted_amount = amount_c * probability
-category = case(
-    (stages.c.state == "WON", literal("CLOSED_WON")),
-    (stages.c.state == "LOST", literal("NOT_FORECASTED")),
-    else_=func.coalesce(deals.c.forecast_category, stages.c.forecast_category),
-)
-category_is_manual = and_(stages.c.state == "OPEN", deals.c.forecast_category.is_not(None))
+category = category_of(stages.c.state, stages.c.forecast_category, deals.c.forecast_category)
+category_is_manual = category_is_manual_of(stages.c.state, deals.c.forecast_category)
 
 DEALS = deals.join(stages, stages.c.id == deals.c.stage_id).outerjoin(
     rates_in_force, rates_in_force.c.currency == deals.c.currency
@@ -64,6 +93,9 @@ DEALS = deals.join(stages, stages.c.id == deals.c.stage_id).outerjoin(
 
 @dataclass(frozen=True, slots=True)
 class DealRecord:
+    """A deal with its derived numbers, its stage and its owner (so that nothing more is loaded to show
+    them)."""
+
     id: int
     name: str
     owner_id: int | None
@@ -81,35 +113,52 @@ class DealRecord:
     updated_at: datetime
     next_step: str | None
     version: int
+    stage: StageRecord
+    owner: UserRecord | None
 
 
-_COLUMNS = (
-    deals.c.id,
-    deals.c.name,
-    deals.c.owner_id,
-    deals.c.pipeline_id,
-    deals.c.stage_id,
-    deals.c.amount,
-    deals.c.currency,
-    amount_c.label("amount_c"),
-    probability.label("probability"),
-    weighted_amount.label("weighted_amount"),
-    category.label("forecast_category"),
-    category_is_manual.label("forecast_category_is_manual"),
-    deals.c.close_date,
-    deals.c.created_at,
-    deals.c.updated_at,
-    deals.c.next_step,
-    deals.c.version,
-)
+# Every value of a DealRecord, by field name: the one place each is defined for reads.
+DEAL_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "id": deals.c.id,
+    "name": deals.c.name,
+    "owner_id": deals.c.owner_id,
+    "pipeline_id": deals.c.pipeline_id,
+    "stage_id": deals.c.stage_id,
+    "amount": deals.c.amount,
+    "currency": deals.c.currency,
+    "amount_c": amount_c,
+    "probability": probability,
+    "weighted_amount": weighted_amount,
+    "forecast_category": category,
+    "forecast_category_is_manual": category_is_manual,
+    "close_date": deals.c.close_date,
+    "created_at": deals.c.created_at,
+    "updated_at": deals.c.updated_at,
+    "next_step": deals.c.next_step,
+    "version": deals.c.version,
+}
+owners = users.alias("deal_owner")
+_STAGE = {f"stage__{name}": column for name, column in STAGE_COLUMNS.items()}
+_OWNER = {f"owner__{name}": owners.c[column.name] for name, column in USER_COLUMNS.items()}
+_SELECTED = [
+    *(column.label(name) for name, column in DEAL_COLUMNS.items()),
+    *(column.label(name) for name, column in _STAGE.items()),
+    *(column.label(name) for name, column in _OWNER.items()),
+]
 
 
 def _record(row: Row[Any]) -> DealRecord:
-    return DealRecord(*(row._mapping[c.name] for c in _COLUMNS))
+    values = row._mapping
+    owner = values["owner__id"]
+    return DealRecord(
+        **{name: values[name] for name in DEAL_COLUMNS},
+        stage=StageRecord(**{name: values[f"stage__{name}"] for name in STAGE_COLUMNS}),
+        owner=UserRecord(**{name: values[f"owner__{name}"] for name in USER_COLUMNS}) if owner else None,
+    )
 
 
 def deal_select() -> Select[Any]:
-    return select(*_COLUMNS).select_from(DEALS)
+    return select(*_SELECTED).select_from(DEALS.outerjoin(owners, owners.c.id == deals.c.owner_id))
 
 
 ORDERINGS = {
@@ -159,8 +208,20 @@ class DealFilter:
         return found
 
 
-def _filtered(where: DealFilter, visible: ColumnElement[bool] | None) -> Select[Any]:
+def deals_query(
+    where: DealFilter,
+    visible: ColumnElement[bool] | None,
+    parent_kind: str | None = None,
+    parent: ColumnElement[Any] | None = None,
+) -> Select[Any]:
+    """The deals matching `where` that `visible` lets through, optionally of one owner (`parent_kind`
+    "owner") or one team with its descendants ("team"), with every column of a DealRecord."""
     conditions = where.conditions() + ([visible] if visible is not None else [])
+    if parent_kind == "owner":
+        conditions.append(deals.c.owner_id == parent)
+    elif parent_kind == "team":
+        assert parent is not None
+        conditions.append(deals.c.owner_id.in_(members_of(parent, with_descendants=True)))
     return deal_select().where(*conditions)
 
 
@@ -185,7 +246,7 @@ async def list_deals(
 ) -> Page[DealRecord]:
     return await fetch_page(
         conn,
-        _filtered(where, visible),
+        deals_query(where, visible),
         ORDERINGS[order],
         first=first,
         after=after,
@@ -209,12 +270,7 @@ async def deals_by_parent(
     """The deals of many owners (`parent_kind` "owner") or teams with their descendants ("team")."""
 
     def build(parent: ColumnElement[Any]) -> tuple[Select[Any], Ordering]:
-        query = _filtered(where, visible)
-        if parent_kind == "owner":
-            query = query.where(deals.c.owner_id == parent)
-        else:
-            query = query.where(deals.c.owner_id.in_(members_of(parent, with_descendants=True)))
-        return query, ORDERINGS[order]
+        return deals_query(where, visible, parent_kind, parent), ORDERINGS[order]
 
     return await fetch_pages(
         conn, parents, build, first=first, after=after, with_total=with_total, convert=_record
@@ -341,16 +397,23 @@ _CHANGE_COLUMNS = (
     deal_changes.c.old_value,
     deal_changes.c.new_value,
 )
+# CHANGE_COLUMNS: a DealChangeRecord's values by field name.
+CHANGE_COLUMNS: dict[str, ColumnElement[Any]] = {column.name: column for column in _CHANGE_COLUMNS}
+# History values that are keys of other objects, and the type whose global ID shows them.
+SHOWN_AS_ID = {"stage": "Stage", "owner": "User"}
 HISTORY_ORDER = Ordering("history.NEWEST_FIRST", (deal_changes.c.id,), descending=True)
+
+
+def history_query(deal: ColumnElement[Any]) -> Select[Any]:
+    """A deal's recorded changes (order them by HISTORY_ORDER)."""
+    return select(*_CHANGE_COLUMNS).where(deal_changes.c.deal_id == deal)
 
 
 async def history_by_deal(
     conn: AsyncConnection, deal_ids: Sequence[int], *, first: int, after: Key | None, with_total: bool
 ) -> dict[int, Page[DealChangeRecord]]:
-    columns = _CHANGE_COLUMNS
-
     def build(parent: ColumnElement[Any]) -> tuple[Select[Any], Ordering]:
-        return select(*columns).where(deal_changes.c.deal_id == parent), HISTORY_ORDER
+        return history_query(parent), HISTORY_ORDER
 
     return await fetch_pages(
         conn,
@@ -359,7 +422,7 @@ async def history_by_deal(
         first=first,
         after=after,
         with_total=with_total,
-        convert=lambda row: DealChangeRecord(*(row._mapping[c.name] for c in columns)),
+        convert=lambda row: DealChangeRecord(*(row._mapping[c.name] for c in _CHANGE_COLUMNS)),
     )
 
 

@@ -33,6 +33,30 @@ class Ordering:
         return [c.desc() if self.descending else c.asc() for c in self.columns]
 
 
+@dataclass(frozen=True)
+class ChildList:
+    """A plain list of rows under parents (a team's children, a user's memberships…): the rows, the
+    column naming each row's parent, and their order (columns, possibly `.desc()`)."""
+
+    query: Select[Any]
+    parent: ColumnElement[Any]
+    order: tuple[ColumnElement[Any], ...]
+
+    def of(self, parent: ColumnElement[Any]) -> Select[Any]:
+        """The rows of one parent (a column of an enclosing query)."""
+        return self.query.where(self.parent == parent)
+
+    async def fetch(
+        self, conn: AsyncConnection, parents: Sequence[P], convert: Callable[[Row[Any]], R]
+    ) -> dict[P, list[R]]:
+        """The rows of many parents in one statement, grouped by parent."""
+        found: dict[P, list[R]] = {parent: [] for parent in parents}
+        query = self.query.add_columns(self.parent.label("_parent")).where(self.parent.in_(list(parents)))
+        for row in await conn.execute(query.order_by(*self.order)):
+            found[row._mapping["_parent"]].append(convert(row))
+        return found
+
+
 @dataclass
 class Page(Generic[R]):
     items: list[R]
@@ -73,7 +97,7 @@ async def fetch_page(
     """One page of `query` (its WHERE holds the filters); the total is computed in the same statement."""
     stmt = query.add_columns(*_key_labels(ordering))
     if with_total:
-        total = _counting(query).scalar_subquery()
+        total = counting(query).scalar_subquery()
         stmt = stmt.add_columns(total.label("_total"))
     if after is not None:
         stmt = stmt.where(ordering.after(after))
@@ -84,13 +108,13 @@ async def fetch_page(
     return page
 
 
-def _counting(query: Select[Any]) -> Select[Any]:
+def counting(query: Select[Any]) -> Select[Any]:
     """The same FROM and WHERE, counting rows (queries here never use DISTINCT or GROUP BY)."""
     return query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
 
 
 async def _count(conn: AsyncConnection, query: Select[Any]) -> int:
-    return int(await conn.scalar(_counting(query)) or 0)
+    return int(await conn.scalar(counting(query)) or 0)
 
 
 async def fetch_pages(
@@ -124,7 +148,7 @@ async def fetch_pages(
         parent: _page(rows, first, after, convert, len(ordering.columns)) for parent, rows in grouped.items()
     }
     if with_total:
-        counted = _counting(query).scalar_subquery()
+        counted = counting(query).scalar_subquery()
         totals = {
             row.parent: row.total for row in await conn.execute(select(keys.c.parent, counted.label("total")))
         }

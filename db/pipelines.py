@@ -4,11 +4,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.pagination import ChildList
 from db.tables import company_settings, exchange_rates, pipelines, stages
 
 
@@ -45,6 +47,7 @@ class ExchangeRateRecord:
 
 
 _PIPELINE = (pipelines.c.id, pipelines.c.name, pipelines.c.period_kind, pipelines.c.forecast_amount)
+PIPELINE_COLUMNS: dict[str, ColumnElement[Any]] = {column.name: column for column in _PIPELINE}
 _STAGE = (
     stages.c.id,
     stages.c.pipeline_id,
@@ -54,6 +57,8 @@ _STAGE = (
     stages.c.state,
     stages.c.forecast_category,
 )
+# A StageRecord's values by field name.
+STAGE_COLUMNS: dict[str, ColumnElement[Any]] = {column.name: column for column in _STAGE}
 
 
 async def all_pipelines(conn: AsyncConnection) -> list[PipelineRecord]:
@@ -66,14 +71,13 @@ async def pipelines_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[in
     return {row.id: PipelineRecord(*row) for row in rows}
 
 
+STAGES = ChildList(select(*_STAGE), stages.c.pipeline_id, (stages.c.display_order,))
+
+
 async def stages_by_pipeline_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[StageRecord]]:
-    rows = await conn.execute(
-        select(*_STAGE).where(stages.c.pipeline_id.in_(list(ids))).order_by(stages.c.display_order)
+    return await STAGES.fetch(
+        conn, ids, lambda row: StageRecord(**{n: row._mapping[n] for n in STAGE_COLUMNS})
     )
-    found: dict[int, list[StageRecord]] = {pipeline_id: [] for pipeline_id in ids}
-    for row in rows:
-        found[row.pipeline_id].append(StageRecord(*row))
-    return found
 
 
 async def stages_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, StageRecord]:

@@ -8,7 +8,7 @@ from sqlalchemy import CTE, ColumnElement, Select, and_, delete, exists, insert,
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.pagination import Key, Ordering, Page, fetch_page
+from db.pagination import ChildList, Key, Ordering, Page, fetch_page
 from db.tables import team_memberships, teams
 
 
@@ -28,12 +28,15 @@ class MembershipRecord:
 
 
 _TEAM = (teams.c.id, teams.c.name, teams.c.parent_id)
+# A TeamRecord's values by field name, and a membership's.
+TEAM_COLUMNS: dict[str, ColumnElement[Any]] = {column.name: column for column in _TEAM}
 _MEMBERSHIP = (
     team_memberships.c.team_id,
     team_memberships.c.user_id,
     team_memberships.c.role,
     team_memberships.c.is_primary,
 )
+MEMBERSHIP_COLUMNS: dict[str, ColumnElement[Any]] = {column.name: column for column in _MEMBERSHIP}
 TEAM_ORDER = Ordering("teams.NAME_ASC", (teams.c.name, teams.c.id))
 
 
@@ -79,43 +82,45 @@ async def teams_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, T
     return {row.id: TeamRecord(row.id, row.name, row.parent_id) for row in rows}
 
 
+CHILDREN = ChildList(select(*_TEAM), teams.c.parent_id, (teams.c.name, teams.c.id))
+MEMBERSHIPS = ChildList(
+    select(*_MEMBERSHIP).join(teams, teams.c.id == team_memberships.c.team_id),
+    team_memberships.c.user_id,
+    (team_memberships.c.is_primary.desc(), teams.c.name, teams.c.id),
+)
+
+
+def _team(row: Any) -> TeamRecord:
+    return TeamRecord(row.id, row.name, row.parent_id)
+
+
 async def children_by_parent(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[TeamRecord]]:
-    found: dict[int, list[TeamRecord]] = {i: [] for i in ids}
-    rows = await conn.execute(
-        select(*_TEAM).where(teams.c.parent_id.in_(list(ids))).order_by(teams.c.name, teams.c.id)
-    )
-    for row in rows:
-        found[row.parent_id].append(TeamRecord(row.id, row.name, row.parent_id))
-    return found
+    return await CHILDREN.fetch(conn, ids, _team)
 
 
 async def memberships_by_user(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[MembershipRecord]]:
-    found: dict[int, list[MembershipRecord]] = {i: [] for i in ids}
-    query = (
-        select(*_MEMBERSHIP)
-        .join(teams, teams.c.id == team_memberships.c.team_id)
-        .where(team_memberships.c.user_id.in_(list(ids)))
-        .order_by(team_memberships.c.is_primary.desc(), teams.c.name, teams.c.id)
+    return await MEMBERSHIPS.fetch(
+        conn, ids, lambda row: MembershipRecord(row.team_id, row.user_id, row.role, row.is_primary)
     )
-    for row in await conn.execute(query):
-        found[row.user_id].append(MembershipRecord(*row))
-    return found
+
+
+def teams_query(*, roots_only: bool) -> Select[Any]:
+    """Every team, or only the root teams (order them by TEAM_ORDER)."""
+    query = select(*_TEAM)
+    return query.where(teams.c.parent_id.is_(None)) if roots_only else query
 
 
 async def list_teams(
     conn: AsyncConnection, *, roots_only: bool, first: int, after: Key | None, with_total: bool
 ) -> Page[TeamRecord]:
-    query = select(*_TEAM)
-    if roots_only:
-        query = query.where(teams.c.parent_id.is_(None))
     return await fetch_page(
         conn,
-        query,
+        teams_query(roots_only=roots_only),
         TEAM_ORDER,
         first=first,
         after=after,
         with_total=with_total,
-        convert=lambda r: TeamRecord(r.id, r.name, r.parent_id),
+        convert=_team,
     )
 
 

@@ -8,10 +8,11 @@ from sqlalchemy import ColumnElement, Select, exists, func, insert, or_, select,
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.pagination import Key, Ordering, Page, fetch_page, fetch_pages
+from db.pagination import ChildList, Key, Ordering, Page, fetch_page, fetch_pages
 from db.pipelines import CompanySettingsRecord
 from db.tables import company_settings, team_memberships, user_preferences, users
 from db.teams import members_of
+from db.vocabulary import MANAGER
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,8 @@ class UserRecord:
 
 
 _COLUMNS = (users.c.id, users.c.name, users.c.email, users.c.active, users.c.sales_seat)
+# A UserRecord's values by field name.
+USER_COLUMNS: dict[str, ColumnElement[Any]] = {column.name: column for column in _COLUMNS}
 USER_ORDER = Ordering("users.NAME_ASC", (users.c.name, users.c.id))
 
 
@@ -81,18 +84,18 @@ async def lock_user(conn: AsyncConnection, user_id: int) -> UserRecord | None:
     return _record(row) if row else None
 
 
+MANAGERS = ChildList(
+    select(*_COLUMNS)
+    .join(team_memberships, users.c.id == team_memberships.c.user_id)
+    .where(team_memberships.c.role == MANAGER),
+    team_memberships.c.team_id,
+    USER_ORDER.columns,
+)
+
+
 async def managers_by_team(conn: AsyncConnection, team_ids: Sequence[int]) -> dict[int, list[UserRecord]]:
     """Each team's managers, by name."""
-    found: dict[int, list[UserRecord]] = {i: [] for i in team_ids}
-    query = (
-        select(team_memberships.c.team_id, *_COLUMNS)
-        .join(users, users.c.id == team_memberships.c.user_id)
-        .where(team_memberships.c.team_id.in_(list(team_ids)), team_memberships.c.role == "MANAGER")
-        .order_by(*USER_ORDER.columns)
-    )
-    for row in await conn.execute(query):
-        found[row.team_id].append(_record(row))
-    return found
+    return await MANAGERS.fetch(conn, team_ids, _record)
 
 
 async def list_users(
@@ -105,6 +108,14 @@ async def list_users(
     after: Key | None,
     with_total: bool,
 ) -> Page[UserRecord]:
+    query = users_query(search=search, team_id=team_id, without_team=without_team)
+    return await fetch_page(
+        conn, query, USER_ORDER, first=first, after=after, with_total=with_total, convert=_record
+    )
+
+
+def users_query(*, search: str | None, team_id: int | None, without_team: bool) -> Select[Any]:
+    """The users matching a search (name or email), a team's direct members, or those without a team."""
     query = select(*_COLUMNS)
     if search:
         pattern = like_pattern(search)
@@ -113,9 +124,12 @@ async def list_users(
         query = query.where(users.c.id.in_(members_of(team_id, with_descendants=False)))
     if without_team:
         query = query.where(~exists().where(team_memberships.c.user_id == users.c.id))
-    return await fetch_page(
-        conn, query, USER_ORDER, first=first, after=after, with_total=with_total, convert=_record
-    )
+    return query
+
+
+def members_query(team: ColumnElement[Any], *, with_descendants: bool) -> Select[Any]:
+    """A team's members (primary or extra), with its descendants' when asked (order by USER_ORDER)."""
+    return select(*_COLUMNS).where(users.c.id.in_(members_of(team, with_descendants=with_descendants)))
 
 
 async def members_by_team(
@@ -128,8 +142,7 @@ async def members_by_team(
     with_total: bool,
 ) -> dict[int, Page[UserRecord]]:
     def build(team: ColumnElement[Any]) -> tuple[Select[Any], Ordering]:
-        query = select(*_COLUMNS).where(users.c.id.in_(members_of(team, with_descendants=with_descendants)))
-        return query, USER_ORDER
+        return members_query(team, with_descendants=with_descendants), USER_ORDER
 
     return await fetch_pages(
         conn, team_ids, build, first=first, after=after, with_total=with_total, convert=_record

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
     statement_timeout: Annotated[float, Field(gt=0)] = 10.0
     report_statements: bool = False
+    compiled_reads: bool = True
     jwt_public_key: str | None = None
     jwks_url: str | None = None
     jwt_issuer: str | None = None
@@ -113,6 +114,7 @@ class Settings(BaseSettings):
             "PIPECAST_DB_MAX_OVERFLOW": str(self.db_max_overflow),
             "PIPECAST_STATEMENT_TIMEOUT": str(self.statement_timeout),
             "PIPECAST_REPORT_STATEMENTS": str(self.report_statements).lower(),
+            "PIPECAST_COMPILED_READS": str(self.compiled_reads).lower(),
             "PIPECAST_INTROSPECTION": str(self.introspection_enabled).lower(),
             "PIPECAST_CORS_ORIGINS": ",".join(self.cors_origins),
         }

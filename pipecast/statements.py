@@ -1,4 +1,5 @@
-"""Counting SQL statements per request, for benchmarks: `X-Pipecast-Statements` on every response.
+"""Counting SQL statements per request, for benchmarks and tests: `X-Pipecast-Statements` on every
+response, and `X-Pipecast-Read-Path` (compiled or executed) on GraphQL queries.
 
 Off unless PIPECAST_REPORT_STATEMENTS is set; the bench turns it on to report statements per request.
 """
@@ -10,7 +11,10 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from schema.requests import current
+
 HEADER = b"x-pipecast-statements"
+READ_PATH_HEADER = b"x-pipecast-read-path"
 _count: ContextVar[list[int] | None] = ContextVar("pipecast_statements", default=None)
 
 
@@ -36,8 +40,11 @@ class ReportStatements:
 
         async def send_with_count(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (HEADER, str(counter[0]).encode())]
+                headers = [*message.get("headers", []), (HEADER, str(counter[0]).encode())]
+                read_path = current().get("read_path")
+                if read_path:
+                    headers.append((READ_PATH_HEADER, read_path.encode()))
+                message["headers"] = headers
             await send(message)
 
         try:

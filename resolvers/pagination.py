@@ -49,10 +49,29 @@ def _sign(key: bytes, payload: bytes) -> bytes:
     return hmac.new(key, payload, hashlib.sha256).digest()[:SIGNATURE_BYTES]
 
 
+def _plain(value: Any) -> Any:
+    """A sort key value as the cursor writes it (db.render.cursor writes the same text in SQL)."""
+    if isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Decimal):
+        return format(value, "f")  # never exponent notation: 0.0000000000, not 0E-10
+    return value.isoformat()  # date or datetime
+
+
 def encode_cursor(key: bytes, ordering: str, sort_key: Key) -> str:
-    values = [[_ENCODERS[type(v)], v if isinstance(v, bool | int | str) else str(v)] for v in sort_key]
-    payload = json.dumps([ordering, values], separators=(",", ":")).encode()
+    values = [[_ENCODERS[type(v)], _plain(v)] for v in sort_key]
+    payload = json.dumps([ordering, values], separators=(",", ":"), ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(_sign(key, payload) + payload).decode().rstrip("=")
+
+
+HMAC_BLOCK = 64
+
+
+def signing_pads(key: bytes) -> tuple[bytes, bytes]:
+    """The inner and outer HMAC-SHA256 pads of the cursor key, so that SQL can sign cursors too
+    (HMAC(K, m) = H((K ⊕ opad) ‖ H((K ⊕ ipad) ‖ m)), RFC 2104)."""
+    padded = key.ljust(HMAC_BLOCK, b"\0")
+    return bytes(b ^ 0x36 for b in padded), bytes(b ^ 0x5C for b in padded)
 
 
 def decode_cursor(key: bytes, cursor: str | None, ordering: str) -> Key | None:

@@ -49,8 +49,13 @@ async def company_settings(context: Context) -> CompanySettingsRecord:
 
 
 async def current_period(context: Context, pipeline: PipelineRecord, today: date | None = None) -> Period:
+    return await current_period_of(context, pipeline.period_kind, today)
+
+
+async def current_period_of(context: Context, period_kind: str, today: date | None = None) -> Period:
+    """Today's period of a kind (quarters follow the company's fiscal year)."""
     fiscal_start = (await company_settings(context)).fiscal_year_start_month
-    kind: PeriodKind = "MONTH" if pipeline.period_kind == "MONTH" else "QUARTER"
+    kind: PeriodKind = "MONTH" if period_kind == "MONTH" else "QUARTER"
     return period_containing(today or date.today(), kind, fiscal_start)
 
 

@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 from resolvers.context import Context
 from schema import ids
 from schema.admin import AdminMutation, AdminQuery, AuditEntry
+from schema.compiled import Plans, compiled_reads
 from schema.deals import Deal, DealMutation, DealQuery
 from schema.errors import PipecastErrors
 from schema.forecasts import ForecastMutation, ForecastQuery, ForecastSubmission, Goal
@@ -54,9 +55,12 @@ class PipecastSchema(strawberry.Schema):
         """Client errors are answers, not incidents: PipecastErrors logs the internal ones."""
 
 
-def build_schema(*, introspection: bool = True) -> strawberry.Schema:
-    """The schema; without introspection (production) clients cannot list the types."""
+def build_schema(*, introspection: bool = True, compiled: bool = True) -> strawberry.Schema:
+    """The schema; without introspection (production) clients cannot list the types. With `compiled`,
+    the read queries it covers take the compiled read path (schema.compiled)."""
     extensions: list[Any] = [*limit_extensions(), OperationName, PipecastErrors]
+    if compiled:
+        extensions.append(compiled_reads(Plans()))
     if not introspection:
         extensions.insert(0, DisableIntrospection)
     return PipecastSchema(

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry import relay
 
-from db.deals import HISTORY_ORDER, ORDERINGS, DealChangeRecord, DealRecord
+from db.deals import HISTORY_ORDER, ORDERINGS, SHOWN_AS_ID, DealChangeRecord, DealRecord
 from db.deals import DealFilter as DealWhere
 from db.periods import Period
 from resolvers import deals as resolve
@@ -111,7 +111,7 @@ class DealChange:
 
 
 def _shown(field: str, value: str | None) -> str | None:
-    type_name = {"stage": "Stage", "owner": "User"}.get(field)
+    type_name = SHOWN_AS_ID.get(field)
     return ids.encode(type_name, int(value)) if type_name and value is not None else value
 
 
@@ -165,11 +165,8 @@ class Deal(relay.Node):
         return money(self.record.weighted_amount)
 
     @strawberry.field
-    async def owner(self, info: strawberry.Info[Context]) -> User | None:
-        if self.record.owner_id is None:
-            return None
-        user = await resolve_users.user(info.context, self.record.owner_id)
-        return User.of(user) if user else None
+    def owner(self) -> User | None:
+        return User.of(self.record.owner) if self.record.owner else None
 
     @strawberry.field
     async def pipeline(self, info: strawberry.Info[Context]) -> Pipeline:
@@ -178,10 +175,8 @@ class Deal(relay.Node):
         return Pipeline.of(record)
 
     @strawberry.field
-    async def stage(self, info: strawberry.Info[Context]) -> Stage:
-        [record] = await resolve_pipelines.stages_by_ids(info.context, [self.record.stage_id])
-        assert record is not None  # a foreign key
-        return Stage.of(record)
+    def stage(self) -> Stage:
+        return Stage.of(self.record.stage)
 
     @strawberry.field(
         description="FORWARD/BACKWARD when the deal existed before `from` and its stage moved between `from` "
@@ -230,6 +225,14 @@ class DealConnection(Connection[Deal]):
     pass
 
 
+async def deal_list(
+    context: Context, filter: DealFilter | None, order_by: DealOrder | None
+) -> tuple[DealWhere, str]:
+    """A deal list's conditions and order from its `filter` and `orderBy` arguments."""
+    order = (order_by or DealOrder.CLOSE_DATE_ASC).value
+    return await (filter or DealFilter()).where(context), order
+
+
 async def deals_of(
     info: strawberry.Info[Context],
     parent_kind: str,
@@ -239,8 +242,7 @@ async def deals_of(
     filter: DealFilter | None,
     order_by: DealOrder | None,
 ) -> DealConnection:
-    order = (order_by or DealOrder.CLOSE_DATE_ASC).value
-    where = await (filter or DealFilter()).where(info.context)
+    where, order = await deal_list(info.context, filter, order_by)
     cursors = ORDERINGS[order].name
     page = await resolve.deals_of(
         info.context, parent_kind, parent_id, where, order=order, **arguments(info, first, after, cursors)
@@ -259,8 +261,7 @@ class DealQuery:
         filter: DealFilter | None = None,
         order_by: DealOrder | None = None,
     ) -> DealConnection:
-        order = (order_by or DealOrder.CLOSE_DATE_ASC).value
-        where = await (filter or DealFilter()).where(info.context)
+        where, order = await deal_list(info.context, filter, order_by)
         cursors = ORDERINGS[order].name
         page = await resolve.deals_page(
             info.context, where, order=order, **arguments(info, first, after, cursors)

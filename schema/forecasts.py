@@ -27,12 +27,12 @@ from schema.users import User
 ForecastSubject = Annotated[User | Team, strawberry.union("ForecastSubject")]
 
 
-async def _subject(info: strawberry.Info[Context], subject: Subject) -> User | Team:
+async def _subject(context: Context, subject: Subject) -> User | Team:
     if subject.kind == "user":
-        user = await resolve_users.user(info.context, subject.id)
+        user = await resolve_users.user(context, subject.id)
         assert user is not None  # rows and records only name existing subjects
         return User.of(user)
-    team = await resolve_teams.team(info.context, subject.id)
+    team = await resolve_teams.team(context, subject.id)
     assert team is not None
     return Team.of(team)
 
@@ -107,7 +107,7 @@ class Goal(relay.Node):
 
     @strawberry.field
     async def subject(self, info: strawberry.Info[Context]) -> ForecastSubject:
-        return await _subject(info, self.view.subject)
+        return await _subject(info.context, self.view.subject)
 
     @strawberry.field
     async def pipeline(self, info: strawberry.Info[Context]) -> Pipeline:
@@ -154,7 +154,7 @@ class ForecastSubmission(relay.Node):
 
     @strawberry.field
     async def subject(self, info: strawberry.Info[Context]) -> ForecastSubject:
-        return await _subject(info, resolve.subject_of(self.record))
+        return await _subject(info.context, resolve.subject_of(self.record))
 
     @strawberry.field
     async def pipeline(self, info: strawberry.Info[Context]) -> Pipeline:
@@ -273,13 +273,36 @@ class Forecast:
         return [self._row(r) for r in self.table.users]
 
 
+async def subject_forecast_row(
+    context: Context, kind: str, subject_id: int, *, pipeline_id: strawberry.ID, period: Period
+) -> ForecastRow | None:
+    """User.forecast and Team.forecast (also written by the compiled read path)."""
+    subject = Subject(kind, subject_id)
+    row = await resolve.subject_row(
+        context, subject, ids.decode(pipeline_id, "Pipeline", "pipelineId"), period
+    )
+    return ForecastRow.of(row, await _subject(context, subject)) if row else None
+
+
 async def subject_forecast(
     info: strawberry.Info[Context], subject: Subject, pipeline_id: strawberry.ID, period: Period
 ) -> ForecastRow | None:
-    row = await resolve.subject_row(
-        info.context, subject, ids.decode(pipeline_id, "Pipeline", "pipelineId"), period
+    return await subject_forecast_row(
+        info.context, subject.kind, subject.id, pipeline_id=pipeline_id, period=period
     )
-    return ForecastRow.of(row, await _subject(info, subject)) if row else None
+
+
+async def forecast_table(
+    context: Context, *, pipeline_id: strawberry.ID, period: Period, team_id: strawberry.ID | None = None
+) -> "Forecast":
+    """The forecast table (Query.forecast, also written by the compiled read path)."""
+    table = await resolve.forecast_table(
+        context,
+        ids.decode(pipeline_id, "Pipeline", "pipelineId"),
+        period,
+        ids.decode(team_id, "Team", "teamId") if team_id is not None else None,
+    )
+    return Forecast(table=table)
 
 
 async def subject_goals(
@@ -331,13 +354,7 @@ class ForecastQuery:
         period: Period,
         team_id: strawberry.ID | None = None,
     ) -> Forecast:
-        table = await resolve.forecast_table(
-            info.context,
-            ids.decode(pipeline_id, "Pipeline", "pipelineId"),
-            period,
-            ids.decode(team_id, "Team", "teamId") if team_id is not None else None,
-        )
-        return Forecast(table=table)
+        return await forecast_table(info.context, pipeline_id=pipeline_id, period=period, team_id=team_id)
 
     @strawberry.field(description="A subject's submissions, newest first.")
     async def forecast_submissions(

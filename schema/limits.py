@@ -1,13 +1,20 @@
 """Query limits, checked before execution: depth, aliases, tokens, the cost of nested pages, NUL text.
 
-Each is passed to the schema as a class or a zero-argument factory (never a shared instance) and
-answers with a BAD_USER_INPUT error that names the limit.
+Every rule is a class made once, so the validation of a document is computed once and cached by its text
+(with the parse, `ParserCache`): a repeated document costs a dictionary lookup. What depends on the
+request's variables (page sizes given as variables, NUL characters in variables) is a small formula per
+document, evaluated per request. Each limit answers with a BAD_USER_INPUT error that names it.
 """
 
-from collections.abc import Callable, Iterator
+import contextlib
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -17,11 +24,14 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     StringValueNode,
-    ValidationContext,
     ValidationRule,
     VariableNode,
+    parse,
 )
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
+from strawberry.extensions.max_aliases import create_validator as aliases_validator
+from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
+from strawberry.schema.schema import validate_document
 
 from resolvers.pagination import DEFAULT_FIRST
 
@@ -29,70 +39,88 @@ MAX_DEPTH = 12
 MAX_ALIASES = 15
 MAX_TOKENS = 2000
 MAX_COST = 100_000
-
-
-def _cost_rule(variables: dict[str, Any]) -> type[ValidationRule]:
-    class PageCost(ValidationRule):
-        """Σ over every list field of the product of the page sizes (`first`, default 50) above and at it."""
-
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            document = context.document
-            self.fragments = {
-                d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-            }
-            for definition in document.definitions:
-                if isinstance(definition, OperationDefinitionNode):
-                    cost = sum(self._cost(definition.selection_set, 1, frozenset()))
-                    if cost > MAX_COST:
-                        context.report_error(
-                            GraphQLError(
-                                f"the query may fetch {cost:,} items, over the limit of {MAX_COST:,}: "
-                                "ask for smaller pages (first) or fewer nested lists"
-                            )
-                        )
-
-        def _first(self, field: FieldNode) -> int | None:
-            for argument in field.arguments or ():
-                if argument.name.value == "first":
-                    value = argument.value
-                    if isinstance(value, IntValueNode):
-                        return int(value.value)
-                    if isinstance(value, VariableNode):
-                        given = variables.get(value.name.value)
-                        return given if isinstance(given, int) else DEFAULT_FIRST
-            return None
-
-        def _cost(
-            self, selections: SelectionSetNode | None, factor: int, seen: frozenset[str]
-        ) -> Iterator[int]:
-            for selection in selections.selections if selections else ():
-                if isinstance(selection, FieldNode):
-                    first = self._first(selection)
-                    takes_first = first is not None or self._is_page(selection)
-                    size = first if first is not None else DEFAULT_FIRST
-                    here = factor * max(size, 1) if takes_first else factor
-                    if takes_first:
-                        yield here
-                    yield from self._cost(selection.selection_set, here, seen)
-                elif isinstance(selection, InlineFragmentNode):
-                    yield from self._cost(selection.selection_set, factor, seen)
-                elif isinstance(selection, FragmentSpreadNode):
-                    name = selection.name.value
-                    if name not in seen and name in self.fragments:  # cycles are refused by validation anyway
-                        yield from self._cost(self.fragments[name].selection_set, factor, seen | {name})
-
-        def _is_page(self, field: FieldNode) -> bool:
-            """A connection asked without `first` still returns a page of the default size."""
-            return any(
-                isinstance(s, FieldNode) and s.name.value == "edges"
-                for s in (field.selection_set.selections if field.selection_set else ())
-            )
-
-    return PageCost
-
+CACHED_DOCUMENTS = 256
+GRAPHQL_INT = 2**31
 
 NUL_MESSAGE = "text must not contain NUL characters (\\u0000)"
+
+
+class NoNulLiterals(ValidationRule):
+    """PostgreSQL text cannot hold U+0000: refuse it in any string literal up front, rather than as a
+    database error halfway through a mutation (variables are checked per request)."""
+
+    def enter_string_value(self, node: StringValueNode, *_: object) -> None:
+        if "\x00" in node.value:
+            self.report_error(GraphQLError(NUL_MESSAGE, node))
+
+
+DEPTH_RULE = depth_validator(MAX_DEPTH, None, None)
+ALIASES_RULE = aliases_validator(MAX_ALIASES)
+STATIC_RULES = (DEPTH_RULE, ALIASES_RULE, NoNulLiterals)
+
+# A page-cost term: the product, down one path of nested lists, of each list's page size — a number, or
+# the name of the variable that gives it.
+Term = tuple[int | str, ...]
+
+
+def _cost_terms(document: DocumentNode) -> dict[str | None, list[Term]]:
+    """Per operation (by name; None for an anonymous one), the page-cost terms of its lists."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+    def first(field: FieldNode) -> int | str | None:
+        for argument in field.arguments or ():
+            if argument.name.value == "first":
+                value = argument.value
+                if isinstance(value, IntValueNode):
+                    return int(value.value)
+                if isinstance(value, VariableNode):
+                    return value.name.value
+        return None
+
+    def is_page(field: FieldNode) -> bool:
+        """A connection asked without `first` still returns a page of the default size."""
+        selections = field.selection_set.selections if field.selection_set else ()
+        return any(isinstance(s, FieldNode) and s.name.value == "edges" for s in selections)
+
+    def walk(selections: SelectionSetNode | None, above: Term, seen: frozenset[str]) -> Iterator[Term]:
+        for selection in selections.selections if selections else ():
+            if isinstance(selection, FieldNode):
+                size = first(selection)
+                here = above
+                if size is not None or is_page(selection):
+                    here = (*above, DEFAULT_FIRST if size is None else size)
+                    yield here
+                yield from walk(selection.selection_set, here, seen)
+            elif isinstance(selection, InlineFragmentNode):
+                yield from walk(selection.selection_set, above, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name not in seen and name in fragments:  # cycles are refused by validation anyway
+                    yield from walk(fragments[name].selection_set, above, seen | {name})
+
+    return {
+        (d.name.value if d.name else None): list(walk(d.selection_set, (), frozenset()))
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
+    }
+
+
+def _size(factor: int | str, variables: dict[str, Any]) -> int:
+    if isinstance(factor, str):
+        given = variables.get(factor)
+        # A variable that is not a valid page size is coercion's error to report, not the limit's.
+        factor = given if isinstance(given, int) and -GRAPHQL_INT <= given < GRAPHQL_INT else DEFAULT_FIRST
+    return max(factor, 1)
+
+
+def page_cost(terms: list[Term], variables: dict[str, Any]) -> int:
+    total = 0
+    for term in terms:
+        product = 1
+        for factor in term:
+            product *= _size(factor, variables)
+        total += product
+    return total
 
 
 def _has_nul(value: object) -> bool:
@@ -105,37 +133,95 @@ def _has_nul(value: object) -> bool:
     return False
 
 
-def _nul_rule(variables: dict[str, Any]) -> type[ValidationRule]:
-    class NoNulCharacters(ValidationRule):
-        """PostgreSQL text cannot hold U+0000: refuse it in any string literal or variable, up front,
-        rather than as a database error halfway through a mutation."""
-
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            if _has_nul(variables):
-                context.report_error(GraphQLError(f"variables: {NUL_MESSAGE}"))
-
-        def enter_string_value(self, node: StringValueNode, *_: object) -> None:
-            if "\x00" in node.value:
-                self.report_error(GraphQLError(NUL_MESSAGE, node))
-
-    return NoNulCharacters
+@dataclass(frozen=True)
+class _Validated:
+    errors: list[GraphQLError]
+    costs: dict[str | None, list[Term]]
 
 
-class RequestRules(SchemaExtension):
-    """Validation rules that also read the variables: the page cost (variables included) and NUL text."""
+class _Cache:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[Hashable, _Validated] = OrderedDict()
 
-    def on_operation(self) -> Iterator[None]:
+    def get(self, key: Hashable, compute: Callable[[], _Validated]) -> _Validated:
+        found = self.entries.get(key)
+        if found is None:
+            found = self.entries[key] = compute()
+            if len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        else:
+            self.entries.move_to_end(key)
+        return found
+
+
+_VALIDATED = _Cache(CACHED_DOCUMENTS)
+
+
+def _copy(error: GraphQLError) -> GraphQLError:
+    """A request's own copy of a cached error (extensions get the request id later)."""
+    return GraphQLError(
+        error.message, error.nodes, error.source, error.positions, error.path, error.original_error,
+        dict(error.extensions or {}),
+    )  # fmt: skip
+
+
+class CachedValidation(SchemaExtension):
+    """Validates a document once per distinct text and rule set, then checks what the request's
+    variables decide: the page cost and NUL characters."""
+
+    def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        variables = dict(context.variables or {})
-        context.validation_rules = (*context.validation_rules, _cost_rule(variables), _nul_rule(variables))
+        rules = tuple(context.validation_rules)
+        document = context.graphql_document
+        assert document is not None
+        schema = context.schema._schema
+
+        def validate() -> _Validated:
+            errors = validate_document(schema, document, rules)
+            return _Validated(errors, {} if errors else _cost_terms(document))
+
+        validated = _VALIDATED.get((context.query, rules), validate)
+        errors = [_copy(e) for e in validated.errors]
+        if not errors:
+            variables = dict(context.variables or {})
+            if _has_nul(variables):
+                errors.append(GraphQLError(f"variables: {NUL_MESSAGE}"))
+            operation = context.operation_name if context.operation_name in validated.costs else None
+            terms = validated.costs.get(operation) or next(iter(validated.costs.values()), [])
+            cost = page_cost(terms, variables)
+            if cost > MAX_COST:
+                errors.append(
+                    GraphQLError(
+                        f"the query may fetch {cost:,} items, over the limit of {MAX_COST:,}: "
+                        "ask for smaller pages (first) or fewer nested lists"
+                    )
+                )
+        context.pre_execution_errors = errors
+        yield
+
+
+@lru_cache(maxsize=CACHED_DOCUMENTS)
+def _parsed(query: str, max_tokens: int) -> DocumentNode:
+    return parse(query, max_tokens=max_tokens)
+
+
+class CachedParse(SchemaExtension):
+    """Parses a document once per distinct text. A document that does not parse is left to Strawberry,
+    which parses it again and reports the syntax error as usual."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query is not None:
+            with contextlib.suppress(GraphQLError):
+                context.graphql_document = _parsed(context.query, MAX_TOKENS)
         yield
 
 
 def limit_extensions() -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
     return [
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        RequestRules,
+        CachedParse,
+        lambda: AddValidationRules(list(STATIC_RULES)),
+        CachedValidation,
     ]

@@ -53,15 +53,19 @@ def connection(cls: type[C], context: Context, page: Page[R], ordering: str, nod
     )
 
 
+def page_request(
+    context: Context, first: int | None, after: str | None, ordering: str
+) -> tuple[int, Key | None]:
+    """A page's size and the sort key after which it starts, from the `first` and `after` arguments."""
+    return page_size(first), decode_cursor(context.cursor_key, after, ordering)
+
+
 def arguments(
     info: strawberry.Info[Context], first: int | None, after: str | None, ordering: str
 ) -> dict[str, Any]:
     """The page arguments for a resolver: size, the key after which to start, and whether to count."""
-    return {
-        "first": page_size(first),
-        "after": decode_cursor(info.context.cursor_key, after, ordering),
-        "with_total": wants(info._raw_info, "totalCount"),
-    }
+    size, start = page_request(info.context, first, after, ordering)
+    return {"first": size, "after": start, "with_total": wants(info._raw_info, "totalCount")}
 
 
 def wants(info: GraphQLResolveInfo[Any], name: str) -> bool:

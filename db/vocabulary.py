@@ -1,0 +1,41 @@
+"""The domain's words, written once (DOMAIN.md §2–§3): stage states, forecast categories, period kinds,
+amount bases, membership roles, and the rules that tie a stage's state to a deal's category.
+
+The database's CHECK constraints, the SQL definitions in `db`, the rules in `resolvers` and `authz`, and
+the GraphQL enums in `schema` all read these.
+"""
+
+from typing import Final, Literal
+
+StageState = Literal["OPEN", "WON", "LOST"]
+OPEN: Final = "OPEN"
+WON: Final = "WON"
+LOST: Final = "LOST"
+STAGE_STATES: Final = (OPEN, WON, LOST)
+
+# Forecast categories, from least to most certain (the order the forecast table lists them in).
+NOT_FORECASTED: Final = "NOT_FORECASTED"
+PIPELINE: Final = "PIPELINE"
+BEST_CASE: Final = "BEST_CASE"
+COMMIT: Final = "COMMIT"
+CLOSED_WON: Final = "CLOSED_WON"
+FORECAST_CATEGORIES: Final = (NOT_FORECASTED, PIPELINE, BEST_CASE, COMMIT, CLOSED_WON)
+# The categories whose forecast amounts make up a row's `total` (§5).
+IN_TOTAL: Final = (PIPELINE, BEST_CASE, COMMIT, CLOSED_WON)
+# A closed stage decides the category whatever was chosen by hand (§2).
+FORCED_CATEGORY: Final[dict[str, str]] = {WON: CLOSED_WON, LOST: NOT_FORECASTED}
+# The category a new stage maps to when none is given.
+DEFAULT_CATEGORY: Final[dict[str, str]] = {OPEN: PIPELINE, WON: CLOSED_WON, LOST: NOT_FORECASTED}
+
+PeriodKind = Literal["MONTH", "QUARTER"]
+MONTH: Final = "MONTH"
+QUARTER: Final = "QUARTER"
+PERIOD_KINDS: Final = (MONTH, QUARTER)
+
+WEIGHTED: Final = "WEIGHTED"
+RAW: Final = "RAW"
+AMOUNT_BASES: Final = (WEIGHTED, RAW)
+
+MEMBER: Final = "MEMBER"
+MANAGER: Final = "MANAGER"
+MEMBERSHIP_ROLES: Final = (MEMBER, MANAGER)
