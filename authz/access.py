@@ -15,6 +15,23 @@ from authz.roles import ADMIN
 from db.tables import deals
 
 
+def owner_predicate(
+    grant: Grant, owner: ColumnElement[Any], viewer: ColumnElement[Any], reach: ColumnElement[Any]
+) -> ColumnElement[bool] | None:
+    """A grant as a predicate on an owner column, given the viewer's id and team reach (values or SQL
+    parameters); None when the grant allows everything."""
+    if grant.scope == "ALL":
+        return None
+    allowed: list[ColumnElement[bool]] = []
+    if grant.scope in ("TEAM", "OWN"):
+        allowed.append(owner == viewer)
+    if grant.scope == "TEAM":
+        allowed.append(owner == any_(reach))
+    if grant.unassigned:
+        allowed.append(owner.is_(None))
+    return or_(*allowed) if allowed else false()
+
+
 @dataclass(frozen=True)
 class Access:
     viewer_id: int
@@ -38,17 +55,10 @@ class Access:
 
     def owners(self, resource: str, action: str, owner: ColumnElement[Any]) -> ColumnElement[bool] | None:
         """The predicate on an owner column for (resource, action); None when everything is allowed."""
-        grant = self.grant(resource, action)
-        if grant.scope == "ALL":
-            return None
-        allowed: list[ColumnElement[bool]] = []
-        if grant.scope in ("TEAM", "OWN"):
-            allowed.append(owner == self.viewer_id)
-        if grant.scope == "TEAM":
-            allowed.append(owner == any_(literal(sorted(self.team_reach), ARRAY(BigInteger))))
-        if grant.unassigned:
-            allowed.append(owner.is_(None))
-        return or_(*allowed) if allowed else false()
+        reach = literal(sorted(self.team_reach), ARRAY(BigInteger))
+        return owner_predicate(
+            self.grant(resource, action), owner, literal(self.viewer_id, BigInteger), reach
+        )
 
     def deals_visible(self) -> ColumnElement[bool] | None:
         """The deals the viewer may see anywhere (deal:view); built once per request."""

@@ -19,6 +19,17 @@ HOME = """query($p: ID!, $period: Period!) { viewer { name forecast(pipelineId: 
 
 SUBMIT = """mutation($i: SubmitForecastInput!) { submitForecast(input: $i) { id } }"""
 
+# The dashboard shape side by side with PostGraphile v5 (bench/peer): 20 teams by name × 20 members × their
+# first 20 deals by close date, with stage and owner. Both return the same teams, the same number of
+# members per team and of deals per member; PostGraphile lists a team's members through its memberships
+# in key order (it has no name order across the join), Pipecast by name.
+PEER_PIPECAST = """{ teams(first: 20) { totalCount edges { node { name members(first: 20) { edges { node { name
+  deals(first: 20) { totalCount edges { node { name amount stage { label } owner { name } } } } } } } } } } }"""
+PEER_POSTGRAPHILE = """{ allTeams(first: 20, orderBy: [NAME_ASC, PRIMARY_KEY_ASC]) { totalCount nodes { name
+  teamMembershipsByTeamId(first: 20) { nodes { userByUserId { name dealsByOwnerId(first: 20,
+  orderBy: [CLOSE_DATE_ASC, PRIMARY_KEY_ASC]) { totalCount nodes { name amount stageByStageId { label }
+  userByOwnerId { name } } } } } } } } }"""
+
 
 def quarter(today: date | None = None) -> Period:
     from db.periods import period_containing  # noqa: PLC0415

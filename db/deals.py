@@ -14,10 +14,14 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
+    BigInteger,
     ColumnElement,
     Row,
     Select,
+    Text,
     and_,
+    any_,
     case,
     func,
     insert,
@@ -27,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import TypeEngine
 
 from db.pagination import Key, Ordering, Page, fetch_page, fetch_pages
 from db.pipelines import STAGE_COLUMNS, StageRecord
@@ -86,7 +91,9 @@ weighted_amount = amount_c * probability
 category = category_of(stages.c.state, stages.c.forecast_category, deals.c.forecast_category)
 category_is_manual = category_is_manual_of(stages.c.state, deals.c.forecast_category)
 
-DEALS = deals.join(stages, stages.c.id == deals.c.stage_id).outerjoin(
+# Deals with their stage and today's rate. The stage is an outer join although every deal has one (a
+# non-null foreign key): so PostgreSQL drops it from counts and pages that do not read the stage.
+DEALS = deals.outerjoin(stages, stages.c.id == deals.c.stage_id).outerjoin(
     rates_in_force, rates_in_force.c.currency == deals.c.currency
 )
 
@@ -171,21 +178,28 @@ ORDERINGS = {
 }
 
 
+# A SQL parameter standing for a filter's value (the compiled read path's statements).
+Param = ColumnElement[Any]
+
+
 @dataclass(frozen=True)
 class DealFilter:
     """DealFilter of the API with IDs decoded and the period turned into a close-date range."""
 
-    pipeline_id: int | None = None
-    close_from: date | None = None
-    close_to: date | None = None
-    stage_ids: tuple[int, ...] | None = None
-    categories: tuple[str, ...] | None = None
-    owner_ids: tuple[int, ...] | None = None
-    team_id: int | None = None
-    state: str | None = None
-    search: str | None = None
+    pipeline_id: int | Param | None = None
+    close_from: date | Param | None = None
+    close_to: date | Param | None = None
+    stage_ids: tuple[int, ...] | Param | None = None
+    categories: tuple[str, ...] | Param | None = None
+    owner_ids: tuple[int, ...] | Param | None = None
+    team_id: int | Param | None = None
+    state: str | Param | None = None
+    search: str | Param | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
+        """The filter as SQL. Each field may also hold a SQL parameter standing for its value (the
+        compiled read path builds its statement once that way): lists then are arrays, and `search`
+        the LIKE pattern (`like_pattern`)."""
         found: list[ColumnElement[bool]] = []
         if self.pipeline_id is not None:
             found.append(deals.c.pipeline_id == self.pipeline_id)
@@ -194,18 +208,23 @@ class DealFilter:
         if self.close_to is not None:
             found.append(deals.c.close_date <= self.close_to)
         if self.stage_ids is not None:
-            found.append(deals.c.stage_id.in_(self.stage_ids))
+            found.append(deals.c.stage_id == any_(_array(self.stage_ids, BigInteger())))
         if self.categories is not None:
-            found.append(category.in_(self.categories))
+            found.append(category == any_(_array(self.categories, Text())))
         if self.owner_ids is not None:
-            found.append(deals.c.owner_id.in_(self.owner_ids))
+            found.append(deals.c.owner_id == any_(_array(self.owner_ids, BigInteger())))
         if self.team_id is not None:
             found.append(deals.c.owner_id.in_(members_of(self.team_id, with_descendants=True)))
         if self.state is not None:
             found.append(stages.c.state == self.state)
-        if self.search:
-            found.append(deals.c.name.ilike(like_pattern(self.search)))
+        if self.search is not None:
+            pattern = self.search if isinstance(self.search, ColumnElement) else like_pattern(self.search)
+            found.append(deals.c.name.ilike(pattern))
         return found
+
+
+def _array(values: Any, item: TypeEngine[Any]) -> ColumnElement[Any]:
+    return values if isinstance(values, ColumnElement) else literal(list(values), ARRAY(item))
 
 
 def deals_query(

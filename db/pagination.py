@@ -26,7 +26,9 @@ class Ordering:
     descending: bool = False
 
     def after(self, key: Key) -> ColumnElement[bool]:
-        current, cursor = tuple_(*self.columns), tuple_(*(literal(v) for v in key))
+        """The rows after a sort key (values, or SQL parameters standing for them)."""
+        given = (v if isinstance(v, ColumnElement) else literal(v) for v in key)
+        current, cursor = tuple_(*self.columns), tuple_(*given)
         return current < cursor if self.descending else current > cursor
 
     def clauses(self) -> list[ColumnElement[Any]]:

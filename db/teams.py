@@ -179,10 +179,14 @@ async def remove_membership(conn: AsyncConnection, team_id: int, user_id: int) -
     return bool(result.rowcount)
 
 
-def team_reach(user_id: int) -> Select[Any]:
+def team_reach(user_id: int | ColumnElement[Any]) -> Select[Any]:
     """The users whose primary or extra team is one of `user_id`'s teams or a descendant of one."""
     closure = team_closure()
-    mine = select(team_memberships.c.team_id).where(team_memberships.c.user_id == user_id)
+    mine = (
+        select(team_memberships.c.team_id)
+        .where(team_memberships.c.user_id == user_id)
+        .correlate_except(team_memberships)  # the user may be a column of an enclosing query
+    )
     theirs = team_memberships.alias("reached")
     return (
         select(theirs.c.user_id)
@@ -190,8 +194,3 @@ def team_reach(user_id: int) -> Select[Any]:
         .where(closure.c.ancestor.in_(mine))
         .correlate_except(theirs, closure, team_memberships)
     )
-
-
-async def team_reach_ids(conn: AsyncConnection, user_id: int) -> list[int]:
-    """team_reach as a list, read once per request for the viewer's TEAM scopes."""
-    return list((await conn.execute(team_reach(user_id).distinct())).scalars())

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from db.pagination import ChildList, Key, Ordering, Page, fetch_page, fetch_pages
 from db.pipelines import CompanySettingsRecord
 from db.tables import company_settings, team_memberships, user_preferences, users
-from db.teams import members_of
+from db.teams import members_of, team_reach
 from db.vocabulary import MANAGER
 
 
@@ -114,11 +114,14 @@ async def list_users(
     )
 
 
-def users_query(*, search: str | None, team_id: int | None, without_team: bool) -> Select[Any]:
-    """The users matching a search (name or email), a team's direct members, or those without a team."""
+def users_query(
+    *, search: str | ColumnElement[str] | None, team_id: int | ColumnElement[int] | None, without_team: bool
+) -> Select[Any]:
+    """The users matching a search (name or email), a team's direct members, or those without a team.
+    `search` and `team_id` may be SQL parameters (then `search` stands for the LIKE pattern)."""
     query = select(*_COLUMNS)
-    if search:
-        pattern = like_pattern(search)
+    if search is not None and (isinstance(search, ColumnElement) or search):
+        pattern = search if isinstance(search, ColumnElement) else like_pattern(search)
         query = query.where(or_(users.c.name.ilike(pattern), users.c.email.ilike(pattern)))
     if team_id is not None:
         query = query.where(users.c.id.in_(members_of(team_id, with_descendants=False)))
@@ -165,16 +168,30 @@ async def set_deal_columns(conn: AsyncConnection, user_id: int, columns: list[st
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A request's first read: the signed-in user, the company settings and, when asked, the users
+    their TEAM scopes reach (team_reach)."""
+
+    user: UserRecord
+    settings: CompanySettingsRecord
+    reach: frozenset[int] | None
+
+
 async def viewer_and_settings(
-    conn: AsyncConnection, user_id: int | None = None, email: str | None = None
-) -> tuple[UserRecord, CompanySettingsRecord] | None:
-    """A request's first read: the signed-in user (by id or email) with the company settings, at once."""
+    conn: AsyncConnection, user_id: int | None = None, email: str | None = None, *, with_reach: bool = False
+) -> SignedIn | None:
+    """The signed-in user (by id or email) with the company settings and their reach, in one statement."""
+    reached = team_reach(users.c.id).distinct().subquery("reached")
+    reach = select(func.array_agg(reached.c.user_id)).scalar_subquery()
     query = (
         select(*_COLUMNS, company_settings.c.currency, company_settings.c.fiscal_year_start_month)
+        .add_columns(*([reach.label("reach")] if with_reach else []))
         .select_from(users.join(company_settings, true()))  # the settings table has one row
         .where(users.c.id == user_id if email is None else func.lower(users.c.email) == email.lower())
     )
     row = (await conn.execute(query)).first()
     if row is None:
         return None
-    return _record(row), CompanySettingsRecord(row.currency, row.fiscal_year_start_month)
+    settings = CompanySettingsRecord(row.currency, row.fiscal_year_start_month)
+    return SignedIn(_record(row), settings, frozenset(row.reach or ()) if with_reach else None)

@@ -12,8 +12,8 @@ into an error — falls back, whole, to Strawberry's execution: there are no par
 
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Hashable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Hashable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from graphql import (
@@ -25,7 +25,7 @@ from graphql import (
 )
 from graphql.execution import get_variable_values
 from graphql.execution.values import VariableValues
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Executable, select
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType as StrawberryOperationType
@@ -34,14 +34,15 @@ from db.faults import database_fault
 from resolvers.errors import PublicError
 from resolvers.pagination import signing_pads
 from schema.compiled import types as _types  # noqa: F401  (registers the SQL types)
-from schema.compiled.objects import FallBack, Statement, lookup_root, prepare_root
+from schema.compiled.objects import FallBack, lookup_root, root_fields
 from schema.compiled.plan import TYPENAME, Document, Obj, Unsupported, directive_variables
-from schema.compiled.sql import Run, lookup
+from schema.compiled.sql import Binds, Builder, Run, lookup
 from schema.requests import note
 
 log = logging.getLogger("pipecast.compiled")
 
 PLAN_CACHE_SIZE = 256
+SHAPES_PER_PLAN = 32
 V = TypeVar("V")
 
 
@@ -52,13 +53,36 @@ class _Operation:
     directive_variables: tuple[str, ...]
 
 
+@dataclass
+class Compiled:
+    """An operation's plan, and its statements: one per shape (the facts the request's arguments and
+    the viewer's deal:view grant decide), each with the columns every root field reads."""
+
+    plan: Obj
+    statements: OrderedDict[Hashable, "_Statement"] = field(default_factory=OrderedDict)
+
+    def statement(self, key: Hashable, build: Callable[[], "_Statement"]) -> "_Statement":
+        found = self.statements.get(key)
+        if found is None:
+            found = self.statements[key] = build()
+            if len(self.statements) > SHAPES_PER_PLAN:
+                self.statements.popitem(last=False)
+        return found
+
+
+@dataclass(frozen=True)
+class _Statement:
+    select: Executable | None
+    slices: dict[str, slice]  # each root field's columns in the statement's row
+
+
 class Plans:
     """The process's compiled plans (and verdicts: None for an operation the path does not serve)."""
 
     def __init__(self, size: int = PLAN_CACHE_SIZE) -> None:
         self.size = size
         self._operations: OrderedDict[Hashable, _Operation | None] = OrderedDict()
-        self._plans: OrderedDict[Hashable, Obj | None] = OrderedDict()
+        self._plans: OrderedDict[Hashable, Compiled | None] = OrderedDict()
         self.compiled = 0
 
     def _remember(self, cache: OrderedDict[Hashable, Any], key: Hashable, value: V) -> V:
@@ -83,21 +107,22 @@ class Plans:
             )
         return self._remember(self._operations, key, found)
 
-    def plan(self, key: Hashable, document: Document) -> Obj | None:
+    def plan(self, key: Hashable, document: Document) -> Compiled | None:
         if key in self._plans:
             self._plans.move_to_end(key)
-            known: Obj | None = self._plans[key]
+            known: Compiled | None = self._plans[key]
             return known
+        compiled: Compiled | None
         try:
-            plan = document.compile(document.object_type("Query"), None)
+            compiled = Compiled(document.compile(document.object_type("Query"), None))
         except Unsupported as exc:
             log.debug("not compiled: %s", exc)
-            plan = None
+            compiled = None
         except Exception:
             log.exception("compiling a plan failed; the executor answers the operation")
-            plan = None
+            compiled = None
         self.compiled += 1
-        return self._remember(self._plans, key, plan)
+        return self._remember(self._plans, key, compiled)
 
 
 def _lookup(type_name: str, field_name: str) -> Any:
@@ -126,11 +151,10 @@ class CompiledReads(SchemaExtension):
         found = self._plan()
         if found is None:
             return None
-        plan, document = found
-        request = self.execution_context.context
-        run = Run(request, document, self.execution_context.schema, signing_pads(request.cursor_key))
+        compiled, document = found
+        run = Run(self.execution_context.context, document, self.execution_context.schema)
         try:
-            return ExecutionResult(data=await _run(run, plan), errors=None)
+            return ExecutionResult(data=await _run(run, compiled), errors=None)
         except (PublicError, Unsupported, FallBack):
             return None  # the executor answers, with its own errors where there are any
         except Exception as exc:
@@ -138,11 +162,11 @@ class CompiledReads(SchemaExtension):
                 # A bug of the compiled path must not cost the client its answer: the executor gives it.
                 log.exception("compiled read failed; the executor answers instead")
                 return None
-            first = plan.fields[0].selected
+            first = compiled.plan.fields[0].selected
             error = GraphQLError(str(exc), nodes=list(first.nodes), path=[first.key], original_error=exc)
             return ExecutionResult(data=None, errors=[error])
 
-    def _plan(self) -> tuple[Obj, Document] | None:
+    def _plan(self) -> tuple[Compiled, Document] | None:
         """The operation's plan and this request's document (its coerced variables), if it has one."""
         context = self.execution_context
         schema = context.schema._schema
@@ -156,19 +180,48 @@ class CompiledReads(SchemaExtension):
             return None  # the executor reports the variables' errors
         shape = tuple(variables.coerced.get(name) for name in operation.directive_variables)
         document = Document(schema, operation.operation, operation.fragments, variables, _lookup)
-        plan = self.plans.plan((*key, shape), document)
-        return None if plan is None else (plan, document)
+        compiled = self.plans.plan((*key, shape), document)
+        return None if compiled is None else (compiled, document)
 
 
-async def _run(run: Run, plan: Obj) -> dict[str, Any]:
-    """The response's data: the root's fields prepared, the one statement run, the values written."""
-    statement = Statement([])
-    written = await prepare_root(run, plan, statement)
+async def _run(run: Run, compiled: Compiled) -> dict[str, Any]:
+    """The response's data: the root's fields bound, the shape's statement run, the values written."""
+    plan, context = compiled.plan, run.context
+    binds = Binds()
+    fields = list(root_fields(plan))
+    for f in fields:
+        await f.emitter.bind(run, f, binds)
+    deal_view = context.access.grant("deal", "view")
+
+    def build() -> _Statement:
+        builder = Builder(binds.facts, deal_view)
+        columns: list[ColumnElement[str]] = []
+        slices: dict[str, slice] = {}
+        for f in fields:
+            own = f.emitter.columns(builder, f)
+            slices[f.pid] = slice(len(columns), len(columns) + len(own))
+            columns += own
+        return _Statement(select(*columns) if columns else None, slices)
+
+    statement = compiled.statement((binds.key(), deal_view), build)
     row: tuple[Any, ...] = ()
-    if statement.columns:
-        async with run.context.engine.connect() as conn:
-            row = tuple((await conn.execute(select(*statement.columns))).one())
-    return {key: write(row) for key, write in written}
+    if statement.select is not None:
+        inner_pad, outer_pad = signing_pads(context.cursor_key)
+        values = binds.values | {
+            "viewer": context.viewer.id,
+            "reach": sorted(context.access.team_reach),
+            "inner_pad": inner_pad,
+            "outer_pad": outer_pad,
+        }
+        async with context.engine.connect() as conn:
+            row = tuple((await conn.execute(statement.select, values)).one())
+    data: dict[str, Any] = {}
+    for f in plan.fields:
+        if f.selected.name == TYPENAME:
+            data[f.selected.key] = "Query"
+        else:
+            data[f.selected.key] = await f.emitter.write(run, f, row[statement.slices[f.pid]])
+    return data
 
 
 def compiled_reads(plans: Plans) -> Any:

@@ -1,5 +1,5 @@
-"""The fields the compiled path writes from Python objects rather than from SQL: the root (Query), the
-viewer, the company settings and the forecast table.
+"""The root of a compiled operation, and the fields written from Python objects rather than from SQL:
+the viewer, the company settings and the forecast table.
 
 Python-built objects are written by a writer compiled once per selection from Strawberry's own type
 definitions: plain fields are read as attributes, resolvers that need nothing but the object are called,
@@ -8,8 +8,7 @@ that would need I/O, arguments or `info` are not written here (the operation fal
 given an emitter below. SQL-backed parts under a Python object become columns of the one statement.
 """
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -22,47 +21,55 @@ from graphql import (
     GraphQLScalarType,
     is_abstract_type,
 )
-from sqlalchemy import ColumnElement, Text, case, literal, select
+from sqlalchemy import ColumnElement, Text, case, select
+from sqlalchemy.types import BigInteger
 from strawberry.relay import Node, to_base64
 
 from db import render
 from db.pipelines import PIPELINE_COLUMNS
 from db.tables import exchange_rates, pipelines, users
 from db.users import USER_COLUMNS
-from db.vocabulary import MONTH, PERIOD_KINDS, QUARTER
+from db.vocabulary import MONTH, PERIOD_KINDS
 from schema import ids
 from schema.compiled.plan import TYPENAME, Document, Field, Obj, Selected, Unsupported
-from schema.compiled.sql import TYPES, Emitter, Level, Row, Run, SqlType, field_json, many, single
+from schema.compiled.sql import (
+    TYPES,
+    VIEWER,
+    Binds,
+    Builder,
+    Emitter,
+    Level,
+    Row,
+    Run,
+    SqlType,
+    bind_all,
+    field_json,
+    many,
+    single,
+)
 from schema.compiled.types import Column, by_id_query
 
 Writer = Callable[[Any], Any]
-# A prepared field: called with the statement's row once it has run, returns the field's JSON value.
-Written = Callable[[Sequence[str]], Any]
 
 
 class FallBack(Exception):
     """A value the compiled writer cannot write as the executor would (a null in a non-null field)."""
 
 
-@dataclass
-class Statement:
-    """The columns of the request's one statement, in order."""
-
-    columns: list[ColumnElement[str]]
-
-    def add(self, column: ColumnElement[str]) -> Written:
-        index = len(self.columns)
-        self.columns.append(column)
-        return lambda row: orjson.Fragment(row[index])
-
-
-class PyEmitter:
-    """A field written from Python at a position that is not inside a SQL list."""
+class RootEmitter:
+    """A root field: the values it binds, the statement columns it reads (per statement shape), and
+    its JSON value written from those columns (per request)."""
 
     def compile(self, document: Document, selected: Selected) -> Any:
         return None
 
-    async def prepare(self, run: Run, field: Field, statement: Statement) -> Written:
+    async def bind(self, run: Run, f: Field, binds: Binds) -> None:
+        return None
+
+    def columns(self, builder: Builder, f: Field) -> list[ColumnElement[str]]:
+        return []
+
+    async def write(self, run: Run, f: Field, row: Sequence[str]) -> Any:
         raise NotImplementedError
 
 
@@ -146,6 +153,14 @@ def _serializer(document: Document, type_: GraphQLOutputType, nodes: Sequence[An
     raise Unsupported(f"cannot write {type_}")
 
 
+def _writer_of_field(document: Document, selected: Selected) -> Writer:
+    assert selected.definition is not None
+    return _serializer(document, selected.definition.type, selected.nodes)
+
+
+# Fields of SQL objects that Python writes (once per request, chosen per row in SQL)
+
+
 class CurrentPeriod(Emitter):
     """Pipeline.currentPeriod: today's period of each kind, written once in Python, chosen per row."""
 
@@ -154,57 +169,21 @@ class CurrentPeriod(Emitter):
     def compile(self, document: Document, selected: Selected) -> Writer:
         return _writer_of_field(document, selected)
 
-    async def sql(self, run: Run, field: Field, row: Row) -> ColumnElement[str]:
+    async def bind(self, run: Run, f: Field, binds: Binds) -> None:
         from resolvers.pipelines import company_settings, current_period_of  # noqa: PLC0415
         from schema.pipelines import PeriodInfo  # noqa: PLC0415
 
         fiscal_start = (await company_settings(run.context)).fiscal_year_start_month
-        written = {}
         for kind in PERIOD_KINDS:
             info = PeriodInfo.of(await current_period_of(run.context, kind), fiscal_start)
-            written[kind] = literal(orjson.dumps(field.compiled(info)).decode(), Text)
-        return case((row.c.period_kind == MONTH, written[MONTH]), else_=written[QUARTER])
+            binds.put(f, kind, orjson.dumps(f.compiled(info)).decode())
+
+    def sql(self, builder: Builder, f: Field, row: Row) -> ColumnElement[str]:
+        month, quarter = (builder.param(f, kind, Text()) for kind in PERIOD_KINDS)
+        return case((row.c.period_kind == MONTH, month), else_=quarter)
 
 
 TYPES["Pipeline"].fields["currentPeriod"] = CurrentPeriod()
-
-
-# Root fields
-
-
-class SqlRoot(PyEmitter):
-    """A root field written from SQL: a column of the statement."""
-
-    def __init__(self, emitter: Any) -> None:
-        self.emitter = emitter
-
-    def compile(self, document: Document, selected: Selected) -> Any:
-        return self.emitter.compile(document, selected)
-
-    async def prepare(self, run: Run, field: Field, statement: Statement) -> Written:
-        inner = Field(field.selected, self.emitter, field.compiled)
-        return statement.add(await self.emitter.sql(run, inner, None))
-
-
-class Pipelines(PyEmitter):
-    def compile(self, document: Document, selected: Selected) -> Obj:
-        return document.compile_field_type(selected)
-
-    async def prepare(self, run: Run, field: Field, statement: Statement) -> Written:
-        query = select(*PIPELINE_COLUMNS.values())
-        return statement.add(await many(run, field.compiled, query, [pipelines.c.id]))
-
-
-class ExchangeRates(PyEmitter):
-    def compile(self, document: Document, selected: Selected) -> Obj:
-        return document.compile_field_type(selected)
-
-    async def prepare(self, run: Run, field: Field, statement: Statement) -> Written:
-        query = select(*EXCHANGE_RATE.columns.values())
-        order = [exchange_rates.c.currency, exchange_rates.c.valid_from.desc()]
-        return statement.add(await many(run, field.compiled, query, order))
-
-
 EXCHANGE_RATE = TYPES["ExchangeRate"] = SqlType(
     "ExchangeRate",
     {c.name: c for c in (exchange_rates.c.currency, exchange_rates.c.rate, exchange_rates.c.valid_from)},
@@ -217,7 +196,55 @@ EXCHANGE_RATE = TYPES["ExchangeRate"] = SqlType(
 )
 
 
-class NodeById(PyEmitter):
+# Root fields
+
+
+def _fragment(row: Sequence[str]) -> Any:
+    return orjson.Fragment(row[0])
+
+
+class SqlRoot(RootEmitter):
+    """A root field written from SQL: one column of the statement."""
+
+    def __init__(self, emitter: Emitter) -> None:
+        self.emitter = emitter
+
+    def compile(self, document: Document, selected: Selected) -> Any:
+        return self.emitter.compile(document, selected)
+
+    def _field(self, f: Field) -> Field:
+        return Field(f.selected, self.emitter, f.compiled, f.pid)
+
+    async def bind(self, run: Run, f: Field, binds: Binds) -> None:
+        await self.emitter.bind(run, self._field(f), binds)
+
+    def columns(self, builder: Builder, f: Field) -> list[ColumnElement[str]]:
+        return [self.emitter.sql(builder, self._field(f), None)]  # type: ignore[arg-type]  # no parent row
+
+    async def write(self, run: Run, f: Field, row: Sequence[str]) -> Any:
+        return _fragment(row)
+
+
+class ListOf(RootEmitter):
+    """A root list read whole (pipelines, exchange rates)."""
+
+    def __init__(self, query: Callable[[], Any], order: Callable[[], list[Any]]) -> None:
+        self.query, self.order = query, order
+
+    def compile(self, document: Document, selected: Selected) -> Obj:
+        return document.compile_field_type(selected)
+
+    async def bind(self, run: Run, f: Field, binds: Binds) -> None:
+        await bind_all(run, (f.compiled,), binds)
+
+    def columns(self, builder: Builder, f: Field) -> list[ColumnElement[str]]:
+        return [many(builder, f.compiled, self.query(), self.order())]
+
+    async def write(self, run: Run, f: Field, row: Sequence[str]) -> Any:
+        return _fragment(row)
+
+
+class NodeById(RootEmitter):
     """node(id): a user, team, pipeline, stage or deal, read by its global ID in the statement."""
 
     TYPES = ("User", "Team", "Pipeline", "Stage", "Deal")
@@ -231,121 +258,132 @@ class NodeById(PyEmitter):
                 continue
         return plans
 
-    async def prepare(self, run: Run, field: Field, statement: Statement) -> Written:
-        global_id = run.arguments(field.selected)["id"]
-        parts = ids.split(global_id)
-        if parts is None or not parts[1].isdecimal() or len(parts[1]) > 18 or parts[0] not in field.compiled:
+    async def bind(self, run: Run, f: Field, binds: Binds) -> None:
+        parts = ids.split(run.arguments(f.selected)["id"])
+        if parts is None or not parts[1].isdecimal() or len(parts[1]) > 18 or parts[0] not in f.compiled:
             raise Unsupported("node: an ID the executor answers")
-        type_name, key = parts[0], int(parts[1])
-        return statement.add(await single(run, field.compiled[type_name], by_id_query(type_name, run, key)))
+        binds.fact(f, parts[0])
+        binds.put(f, "key", int(parts[1]))
+        await bind_all(run, (f.compiled[parts[0]],), binds)
+
+    def columns(self, builder: Builder, f: Field) -> list[ColumnElement[str]]:
+        type_name = builder.fact(f)
+        query = by_id_query(builder, type_name, builder.param(f, "key", BigInteger()))
+        return [single(builder, f.compiled[type_name], query)]
+
+    async def write(self, run: Run, f: Field, row: Sequence[str]) -> Any:
+        return _fragment(row)
 
 
-class Settings(PyEmitter):
+class Settings(RootEmitter):
     def compile(self, document: Document, selected: Selected) -> Writer:
         return _writer_of_field(document, selected)
 
-    async def prepare(self, run: Run, field: Field, statement: Statement) -> Written:
+    async def write(self, run: Run, f: Field, row: Sequence[str]) -> Any:
         from resolvers.pipelines import company_settings  # noqa: PLC0415
         from schema.pipelines import CompanySettings  # noqa: PLC0415
 
-        value = field.compiled(CompanySettings.of(await company_settings(run.context)))
-        return lambda row: value
+        return f.compiled(CompanySettings.of(await company_settings(run.context)))
 
 
-def _writer_of_field(document: Document, selected: Selected) -> Writer:
-    assert selected.definition is not None
-    return _serializer(document, selected.definition.type, selected.nodes)
-
-
-class ForecastTable(PyEmitter):
+class ForecastTable(RootEmitter):
     """forecast(pipelineId, period, teamId): the table from the forecast engine, written in one pass."""
 
     def compile(self, document: Document, selected: Selected) -> Writer:
         return _writer_of_field(document, selected)
 
-    async def prepare(self, run: Run, field: Field, statement: Statement) -> Written:
+    async def write(self, run: Run, f: Field, row: Sequence[str]) -> Any:
         from schema.forecasts import forecast_table  # noqa: PLC0415  (forecasts import users, teams…)
 
-        table = await forecast_table(run.context, **run.arguments(field.selected))
-        value = field.compiled(table)
-        return lambda row: value
+        return f.compiled(await forecast_table(run.context, **run.arguments(f.selected)))
 
 
-class Viewer(PyEmitter):
+class Viewer(RootEmitter):
     """viewer: its SQL-backed fields are columns read on the viewer's row; its forecast row is Python."""
 
-    def compile(self, document: Document, selected: Selected) -> list[Field]:
+    def compile(self, document: Document, selected: Selected) -> Obj:
         type_ = document.object_type("User")
         fields: list[Field] = []
         for sub in document.selection(type_, selected.nodes):
             if sub.name == "forecast":
-                fields.append(Field(sub, USER_FORECAST, USER_FORECAST.compile(document, sub)))
+                fields.append(document.field(sub, USER_FORECAST))
                 continue
             emitter = TYPES["User"].fields.get(sub.name) if sub.name != TYPENAME else None
             if sub.name != TYPENAME and emitter is None:
                 raise Unsupported(f"User.{sub.name}")
-            fields.append(Field(sub, emitter, emitter.compile(document, sub) if emitter else None))
-        return fields
+            fields.append(document.field(sub, emitter or _NO_SQL))
+        return Obj(type_, fields)
 
-    async def prepare(self, run: Run, field: Field, statement: Statement) -> Written:
-        user_type = run.document.object_type("User")
-        in_sql = Obj(user_type, [f for f in field.compiled if f.emitter not in (None, USER_FORECAST)])
-        level = Level(select(*USER_COLUMNS.values()).where(users.c.id == run.context.viewer.id), in_sql)
+    def _in_sql(self, f: Field) -> Obj:
+        return Obj(
+            f.compiled.type, [sub for sub in f.compiled.fields if sub.emitter not in (_NO_SQL, USER_FORECAST)]
+        )
+
+    async def bind(self, run: Run, f: Field, binds: Binds) -> None:
+        await bind_all(run, (self._in_sql(f),), binds)
+
+    def columns(self, builder: Builder, f: Field) -> list[ColumnElement[str]]:
+        in_sql = self._in_sql(f)
+        level = Level(select(*USER_COLUMNS.values()).where(users.c.id == VIEWER), in_sql)
         source = level.subquery()
         row = level.row(in_sql)
-        written: list[tuple[str, Written]] = []
-        for sub in field.compiled:
-            key = sub.selected.key
-            if sub.emitter is None:
-                written.append((key, lambda row: "User"))
+        return [
+            select(field_json(builder, in_sql, sub, row, level)).select_from(source).scalar_subquery()
+            for sub in in_sql.fields
+        ]
+
+    async def write(self, run: Run, f: Field, row: Sequence[str]) -> Any:
+        columns = iter(row)
+        written: dict[str, Any] = {}
+        for sub in f.compiled.fields:
+            if sub.emitter is _NO_SQL:
+                written[sub.selected.key] = "User"
             elif sub.emitter is USER_FORECAST:
-                written.append((key, await USER_FORECAST.prepare(run, sub, statement)))
+                written[sub.selected.key] = await USER_FORECAST.write(run, sub)
             else:
-                json = await field_json(run, in_sql, sub, row, level)
-                written.append((key, statement.add(select(json).select_from(source).scalar_subquery())))
-        return lambda row: {key: write(row) for key, write in written}
+                written[sub.selected.key] = orjson.Fragment(next(columns))
+        return written
 
 
-class UserForecast(PyEmitter):
+class _NoSql(Emitter):
+    """__typename of a Python-written object."""
+
+
+_NO_SQL = _NoSql()
+
+
+class UserForecast(Emitter):
     """The viewer's forecast row (User.forecast)."""
 
     def compile(self, document: Document, selected: Selected) -> Writer:
         return _writer_of_field(document, selected)
 
-    async def prepare(self, run: Run, field: Field, statement: Statement) -> Written:
+    async def write(self, run: Run, f: Field) -> Any:
         from schema.forecasts import subject_forecast_row  # noqa: PLC0415
 
-        arguments = run.arguments(field.selected)
-        row = await subject_forecast_row(run.context, "user", run.context.viewer.id, **arguments)
-        value = field.compiled(row)
-        return lambda _: value
+        arguments = run.arguments(f.selected)
+        return f.compiled(await subject_forecast_row(run.context, "user", run.context.viewer.id, **arguments))
 
 
 USER_FORECAST = UserForecast()
 
-ROOT: dict[str, PyEmitter] = {
+ROOT: dict[str, RootEmitter] = {
     "viewer": Viewer(),
     "node": NodeById(),
-    "pipelines": Pipelines(),
-    "exchangeRates": ExchangeRates(),
+    "pipelines": ListOf(lambda: select(*PIPELINE_COLUMNS.values()), lambda: [pipelines.c.id]),
+    "exchangeRates": ListOf(
+        lambda: select(*EXCHANGE_RATE.columns.values()),
+        lambda: [exchange_rates.c.currency, exchange_rates.c.valid_from.desc()],
+    ),
     "settings": Settings(),
     "forecast": ForecastTable(),
     **{name: SqlRoot(emitter) for name, emitter in TYPES["Query"].fields.items()},
 }
 
 
-async def prepare_root(run: Run, plan: Obj, statement: Statement) -> list[tuple[str, Written]]:
-    written: list[tuple[str, Written]] = []
-    for field in plan.fields:
-        if field.selected.name == TYPENAME:
-            written.append((field.selected.key, lambda row: "Query"))
-        else:
-            written.append((field.selected.key, await field.emitter.prepare(run, field, statement)))
-    return written
-
-
-def lookup_root(field_name: str) -> PyEmitter | None:
+def lookup_root(field_name: str) -> RootEmitter | None:
     return ROOT.get(field_name)
 
 
-__all__ = ["ROOT", "FallBack", "Statement", "Written", "lookup_root", "prepare_root"]
+def root_fields(plan: Obj) -> Iterable[Field]:
+    return (f for f in plan.fields if f.selected.name != TYPENAME)

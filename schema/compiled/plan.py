@@ -5,7 +5,7 @@ Strawberry's execution.
 """
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -57,11 +57,13 @@ class Obj:
 
 @dataclass
 class Field:
-    """A selected field with the emitter that serves it and what the emitter compiled for it."""
+    """A selected field with the emitter that serves it, what the emitter compiled for it, and the
+    prefix of its statement parameters' names (unique in the plan)."""
 
     selected: Selected
     emitter: Any
     compiled: Any = None
+    pid: str = ""
 
 
 @dataclass
@@ -73,7 +75,7 @@ class Document:
     fragments: dict[str, FragmentDefinitionNode]
     variables: VariableValues
     lookup: Callable[[str, str], Any]  # (type name, field name) → emitter, or None
-    _types: dict[str, GraphQLObjectType] = field(default_factory=dict)
+    _fields: int = 0
 
     def object_type(self, name: str) -> GraphQLObjectType:
         found = self.schema.get_type(name)
@@ -103,8 +105,14 @@ class Document:
             emitter = self.lookup(type_.name, selected.name)
             if emitter is None:
                 raise Unsupported(f"{type_.name}.{selected.name}")
-            fields.append(Field(selected, emitter, emitter.compile(self, selected)))
+            fields.append(self.field(selected, emitter))
         return Obj(type_, fields)
+
+    def field(self, selected: Selected, emitter: Any) -> Field:
+        """A field of the plan, compiled by its emitter, with parameter names of its own."""
+        self._fields += 1
+        pid = f"f{self._fields}_"
+        return Field(selected, emitter, emitter.compile(self, selected), pid)
 
     def compile_field_type(self, selected: Selected) -> Obj:
         """The plan of the object type a field returns (through lists and non-null)."""

@@ -4,25 +4,44 @@ Each object level reads ONE subquery: its rows (a page, a list or a single row) 
 relation it shows already joined inside (so PostgreSQL looks them up per row, with Memoize, instead of
 rebuilding a hash table for every parent), each column labelled for the object it belongs to. The JSON
 layer above it writes objects from those columns; lists and connections below it are correlated
-subqueries aggregating their own level with `string_agg`. Pages are keyset-paginated inside (`first + 1`
-rows, so hasNextPage needs nothing more), with totals, cursors and pageInfo in the same statement. The
-statement is rebuilt per request from the plan and compiled once per shape by SQLAlchemy's statement
-cache; values travel as bound parameters.
+subqueries aggregating their own level with `string_agg`. Pages are keyset-paginated inside, with
+totals, cursors and pageInfo in the same statement.
+
+A request first BINDS: every emitter turns its arguments into parameter values and the few facts that
+decide the SQL's shape (which filters are given, the order, whether a page starts after a cursor; the
+viewer's deal:view grant). The statement for those facts is built once, with named parameters, and kept
+with the plan; later requests only bind values.
 """
 
-from collections.abc import Awaitable, Callable, Sequence
+import functools
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import GraphQLObjectType, get_named_type
 from graphql.execution import get_argument_values
-from sqlalchemy import ColumnElement, FromClause, Select, Table, func, literal, literal_column, select
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    BindParameter,
+    ColumnElement,
+    FromClause,
+    LargeBinary,
+    Select,
+    Table,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
-from sqlalchemy.types import LargeBinary
+from sqlalchemy.types import Integer, TypeEngine
 from strawberry.types.arguments import convert_arguments
 
+from authz.access import owner_predicate
+from authz.catalog import Grant
 from db import render
 from db.pagination import Key, Ordering, counting
 from resolvers.context import Context
@@ -36,7 +55,6 @@ class Run:
     context: Context
     document: Document
     strawberry_schema: Any
-    pads: tuple[bytes, bytes]
 
     def arguments(self, selected: Selected) -> dict[str, Any]:
         """The field's arguments as its resolver receives them (Strawberry's own conversion)."""
@@ -51,12 +69,53 @@ class Run:
             config=self.strawberry_schema.config,
         )
 
+
+@dataclass
+class Binds:
+    """A request's parameter values by name, and the facts (per field) that decide the SQL's shape."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, Hashable] = field(default_factory=dict)
+
+    def put(self, f: Field, name: str, value: Any) -> None:
+        self.values[f.pid + name] = value
+
+    def fact(self, f: Field, value: Hashable) -> None:
+        self.facts[f.pid] = value
+
+    def key(self) -> Hashable:
+        return tuple(sorted(self.facts.items()))
+
+
+# The parameters every statement may read: who is asking, and the cursor signing pads.
+VIEWER = bindparam("viewer", type_=BigInteger)
+REACH = bindparam("reach", type_=ARRAY(BigInteger))
+INNER_PAD = bindparam("inner_pad", type_=LargeBinary)
+OUTER_PAD = bindparam("outer_pad", type_=LargeBinary)
+
+
+@dataclass
+class Builder:
+    """Builds one statement shape: parameters named as Binds names them, the facts it recorded."""
+
+    facts: dict[str, Hashable]
+    deal_view: Grant
+
+    def param(self, f: Field, name: str, type_: TypeEngine[Any]) -> BindParameter[Any]:
+        return bindparam(f.pid + name, type_=type_)
+
+    def fact(self, f: Field) -> Any:
+        return self.facts.get(f.pid)
+
+    def visible(self, owner: ColumnElement[Any]) -> ColumnElement[bool] | None:
+        """deal:view as a predicate on an owner column (authz.access, with the request's viewer)."""
+        return owner_predicate(self.deal_view, owner, VIEWER, REACH)
+
     def cursor(self, ordering: Ordering, keys: Sequence[ColumnElement[Any]]) -> ColumnElement[str]:
-        inner, outer = (literal(pad, LargeBinary) for pad in self.pads)
         tagged = [
             (render.cursor_tag(column), key) for column, key in zip(ordering.columns, keys, strict=True)
         ]
-        return render.cursor(ordering.name, tagged, inner, outer)
+        return render.cursor(ordering.name, tagged, INNER_PAD, OUTER_PAD)
 
 
 class Columns:
@@ -82,16 +141,29 @@ class Row:
 
 
 class Emitter:
-    """Serves one field of one type: what it compiles once, the columns of its object it reads, and the
-    SQL text it writes per request."""
+    """Serves one field of one type: what it compiles once, the columns of its object it reads, the
+    values and facts it binds per request, and the SQL text it writes per statement shape."""
 
     columns: tuple[str, ...] = ()
 
     def compile(self, document: Document, selected: Selected) -> Any:
         return None
 
-    async def sql(self, run: Run, field: Field, row: Row) -> ColumnElement[str]:
+    async def bind(self, run: Run, f: Field, binds: Binds) -> None:
+        await bind_all(run, self.children(f), binds)
+
+    def children(self, f: Field) -> Iterable[Obj]:
+        return ()
+
+    def sql(self, builder: Builder, f: Field, row: Row) -> ColumnElement[str]:
         raise NotImplementedError
+
+
+async def bind_all(run: Run, plans: Iterable[Obj], binds: Binds) -> None:
+    """Bind every field of these plans and of everything below them."""
+    for plan in plans:
+        for f in plan.fields:
+            await f.emitter.bind(run, f, binds)
 
 
 @dataclass
@@ -116,8 +188,8 @@ def lookup(type_name: str, field_name: str) -> Emitter | None:
 
 
 class _Typename(Emitter):
-    async def sql(self, run: Run, field: Field, row: Row) -> ColumnElement[str]:
-        raise AssertionError("object_json writes __typename itself")
+    def sql(self, builder: Builder, f: Field, row: Row) -> ColumnElement[str]:
+        raise AssertionError("field_json writes __typename itself")
 
 
 TYPENAME_EMITTER = _Typename()
@@ -164,37 +236,37 @@ def _columns_of(alias: Any) -> Columns:
     return Columns(lambda name: alias.c[name])
 
 
-async def field_json(run: Run, plan: Obj, f: Field, row: Row, level: Level) -> ColumnElement[str]:
+def field_json(builder: Builder, plan: Obj, f: Field, row: Row, level: Level) -> ColumnElement[str]:
     """The JSON value of one field of an object of `plan`."""
     if f.selected.name == TYPENAME:
         return render.constant(f'"{plan.type.name}"')
     if isinstance(f.emitter, ToOne):
-        return await f.emitter.object(run, f, level)
-    json: ColumnElement[str] = await f.emitter.sql(run, f, row)
+        return f.emitter.object(builder, f, level)
+    json: ColumnElement[str] = f.emitter.sql(builder, f, row)
     return json
 
 
-async def object_json(run: Run, plan: Obj, row: Row, level: Level) -> ColumnElement[str]:
+def object_json(builder: Builder, plan: Obj, row: Row, level: Level) -> ColumnElement[str]:
     """The JSON object of one row for a plan."""
-    return render.obj([(f.selected.key, await field_json(run, plan, f, row, level)) for f in plan.fields])
+    return render.obj([(f.selected.key, field_json(builder, plan, f, row, level)) for f in plan.fields])
 
 
 def _correlated(query: Select[Any], correlate: FromClause | None) -> Select[Any]:
     return query.correlate(correlate) if correlate is not None else query
 
 
-async def single(
-    run: Run, plan: Obj, query: Select[Any], correlate: FromClause | None = None
+def single(
+    builder: Builder, plan: Obj, query: Select[Any], correlate: FromClause | None = None
 ) -> ColumnElement[str]:
     """The first row of `query` (its FROM and WHERE) as an object, or null when there is none."""
     level = Level(query, plan)
     source = level.subquery(lambda q: _correlated(q.limit(1), correlate))
-    json = await object_json(run, plan, level.row(plan), level)
+    json = object_json(builder, plan, level.row(plan), level)
     return func.coalesce(select(json).select_from(source).scalar_subquery(), render.constant("null"))
 
 
-async def many(
-    run: Run,
+def many(
+    builder: Builder,
     plan: Obj,
     query: Select[Any],
     order_by: Sequence[ColumnElement[Any]],
@@ -204,7 +276,7 @@ async def many(
     level = Level(query, plan)
     level.add_columns(*(_unordered(column).label(f"_o{n}") for n, column in enumerate(order_by)))
     source = level.subquery(lambda q: _correlated(q, correlate))
-    json = await object_json(run, plan, level.row(plan), level)
+    json = object_json(builder, plan, level.row(plan), level)
     ordered = [
         source.c[f"_o{n}"].desc() if _is_descending(column) else source.c[f"_o{n}"]
         for n, column in enumerate(order_by)
@@ -239,6 +311,9 @@ class ToOne(Emitter):
     def compile(self, document: Document, selected: Selected) -> Obj:
         return document.compile_field_type(selected)
 
+    def children(self, f: Field) -> Iterable[Obj]:
+        return (f.compiled,)
+
     def join(self, query: Select[Any], parent: Columns) -> tuple[Any, Select[Any]]:
         table = TYPES[self.target].table
         assert table is not None
@@ -249,9 +324,9 @@ class ToOne(Emitter):
             onclause, query = self.on(alias, parent, query)
         return alias, query.outerjoin(alias, onclause)
 
-    async def object(self, run: Run, field: Field, level: Level) -> ColumnElement[str]:
-        row = level.row(field.compiled)
-        json = await object_json(run, field.compiled, row, level)
+    def object(self, builder: Builder, f: Field, level: Level) -> ColumnElement[str]:
+        row = level.row(f.compiled)
+        json = object_json(builder, f.compiled, row, level)
         return render.nullable(row.c.id.is_not(None), json) if self.nullable else json
 
 
@@ -265,18 +340,39 @@ class ToMany(Emitter):
     def compile(self, document: Document, selected: Selected) -> Obj:
         return document.compile_field_type(selected)
 
-    async def sql(self, run: Run, field: Field, row: Row) -> ColumnElement[str]:
-        return await many(run, field.compiled, self.query(row), self.order_by, row.source)
+    def children(self, f: Field) -> Iterable[Obj]:
+        return (f.compiled,)
+
+    def sql(self, builder: Builder, f: Field, row: Row) -> ColumnElement[str]:
+        return many(builder, f.compiled, self.query(row), self.order_by, row.source)
 
 
 @dataclass(frozen=True)
-class ListSpec:
-    """A page request: the list's rows (FROM and WHERE of `query`), their order, size and start."""
+class ListShape:
+    """A page request as SQL: the list's rows (FROM and WHERE of `query`) and their order, with the
+    page's size and start as parameters (`after` None: from the first row)."""
 
     query: Select[Any]
     ordering: Ordering
-    first: int
-    after: Key | None
+    first: ColumnElement[int]
+    after: tuple[ColumnElement[Any], ...] | None
+
+
+class ListSource:
+    """A kind of list a connection pages through: its orders, what its arguments bind, and its SQL per
+    shape."""
+
+    orderings: Sequence[Ordering] = ()
+
+    def ordering_of(self, arguments: dict[str, Any]) -> Ordering:
+        return self.orderings[0]
+
+    async def bind(self, run: Run, f: Field, arguments: dict[str, Any], binds: Binds) -> Hashable:
+        """Put the list's own values (filters); return the facts its SQL depends on."""
+        return ()
+
+    def query(self, builder: Builder, f: Field, facts: Any, row: Row | None) -> Select[Any]:
+        raise NotImplementedError
 
 
 @dataclass
@@ -290,14 +386,16 @@ class ConnectionPlan:
     type_names: dict[str, str]  # "connection" / "edges" / "pageInfo" → GraphQL type name
 
 
-SpecOf = Callable[[Run, Row | None, dict[str, Any]], Awaitable[ListSpec]]
+PageRequest = Callable[[Context, int | None, str | None, str], tuple[int, Key | None]]
 
 
 class Connection(Emitter):
     """A Relay connection, keyset-paginated in SQL."""
 
-    def __init__(self, spec: SpecOf, *, columns: tuple[str, ...] = ("id",)) -> None:
-        self.spec = spec
+    def __init__(
+        self, source: ListSource, page_request: PageRequest, *, columns: tuple[str, ...] = ("id",)
+    ) -> None:
+        self.source, self.page_request = source, page_request
         self.columns = columns
 
     def compile(self, document: Document, selected: Selected) -> ConnectionPlan:
@@ -324,18 +422,43 @@ class Connection(Emitter):
                     plan.node = document.compile_field_type(inner)
         return plan
 
-    async def sql(self, run: Run, field: Field, row: Row | None) -> ColumnElement[str]:
-        plan: ConnectionPlan = field.compiled
-        spec = await self.spec(run, row, run.arguments(field.selected))
-        page = _Page(run, plan, spec, row.source if row else None)
+    def children(self, f: Field) -> Iterable[Obj]:
+        node = f.compiled.node
+        return (node,) if node is not None else ()
+
+    async def bind(self, run: Run, f: Field, binds: Binds) -> None:
+        arguments = run.arguments(f.selected)
+        own = await self.source.bind(run, f, arguments, binds)
+        ordering = self.source.ordering_of(arguments)
+        first, after = self.page_request(
+            run.context, arguments.get("first"), arguments.get("after"), ordering.name
+        )
+        binds.put(f, "first", first)
+        for n, value in enumerate(after or ()):
+            binds.put(f, f"after{n}", value)
+        binds.fact(f, (own, ordering.name, after is not None))
+        await super().bind(run, f, binds)
+
+    def sql(self, builder: Builder, f: Field, row: Row | None) -> ColumnElement[str]:
+        plan: ConnectionPlan = f.compiled
+        own, ordering_name, has_after = builder.fact(f)
+        query = self.source.query(builder, f, own, row)
+        ordering = next(o for o in self.source.orderings if o.name == ordering_name)
+        after = None
+        if has_after:
+            after = tuple(
+                builder.param(f, f"after{n}", column.type) for n, column in enumerate(ordering.columns)
+            )
+        shape = ListShape(query, ordering, builder.param(f, "first", Integer()), after)
+        page = _Page(builder, plan, shape, row.source if row else None)
         parts: list[tuple[str, ColumnElement[str]]] = []
         for key, name in plan.fields:
             if name == "edges":
-                parts.append((key, render.array(await page.edge(), page.order, page.in_page)))
+                parts.append((key, render.array(page.edge(), page.order, page.in_page)))
             elif name == "pageInfo":
                 parts.append((key, page.info()))
             elif name == "totalCount":
-                total = _correlated(counting(spec.query), page.correlate).scalar_subquery()
+                total = _correlated(counting(shape.query), page.correlate).scalar_subquery()
                 parts.append((key, render.count_text(total)))
             else:
                 parts.append((key, render.constant(f'"{plan.type_names["connection"]}"')))
@@ -352,32 +475,37 @@ class _Page:
     hasNextPage reads one row past the page (numbered, so the page is the rows numbered up to `first`);
     without it the page is exactly `first` rows, aggregated in key order."""
 
-    def __init__(self, run: Run, plan: ConnectionPlan, spec: ListSpec, correlate: FromClause | None) -> None:
-        self.run, self.plan, self.spec, self.correlate = run, plan, spec, correlate
-        ordering = spec.ordering
+    def __init__(
+        self, builder: Builder, plan: ConnectionPlan, shape: ListShape, correlate: FromClause | None
+    ) -> None:
+        self.builder, self.plan, self.shape, self.correlate = builder, plan, shape, correlate
+        ordering = shape.ordering
         self.looks_ahead = any(name == "hasNextPage" for _, name in plan.page_info)
-        self.level = Level(spec.query, plan.node)
+        self.level = Level(shape.query, plan.node)
         self.level.add_columns(*(column.label(f"_k{n}") for n, column in enumerate(ordering.columns)))
         if self.looks_ahead:
             self.level.add_columns(func.row_number().over(order_by=ordering.clauses()).label("_n"))
         self.source = self.level.subquery(self._paged)
-        keys = [self.source.c[f"_k{n}"] for n in range(len(ordering.columns))]
+        self.keys = [self.source.c[f"_k{n}"] for n in range(len(ordering.columns))]
         numbered = self.source.c._n if self.looks_ahead else None
-        self.in_page = numbered <= spec.first if numbered is not None else None
-        forwards = [k.desc() if ordering.descending else k for k in keys]
-        backwards = [k if ordering.descending else k.desc() for k in keys]
+        self.in_page = numbered <= shape.first if numbered is not None else None
+        forwards = [k.desc() if ordering.descending else k for k in self.keys]
+        backwards = [k if ordering.descending else k.desc() for k in self.keys]
         self.order = [numbered] if numbered is not None else forwards
         self.backwards = [numbered.desc()] if numbered is not None else backwards
-        self.cursor = run.cursor(ordering, keys)
 
     def _paged(self, query: Select[Any]) -> Select[Any]:
-        ordering = self.spec.ordering
-        if self.spec.after is not None:
-            query = query.where(ordering.after(self.spec.after))
-        limit = self.spec.first + 1 if self.looks_ahead else self.spec.first
+        ordering = self.shape.ordering
+        if self.shape.after is not None:
+            query = query.where(ordering.after(self.shape.after))
+        limit = self.shape.first + 1 if self.looks_ahead else self.shape.first
         return _correlated(query.order_by(*ordering.clauses()).limit(limit), self.correlate)
 
-    async def edge(self) -> ColumnElement[str]:
+    @functools.cached_property
+    def cursor(self) -> ColumnElement[str]:
+        return self.builder.cursor(self.shape.ordering, self.keys)
+
+    def edge(self) -> ColumnElement[str]:
         parts: list[tuple[str, ColumnElement[str]]] = []
         for key, name in self.plan.edge:
             if name == "cursor":
@@ -385,7 +513,7 @@ class _Page:
             elif name == "node":
                 node = self.plan.node
                 assert node is not None
-                parts.append((key, await object_json(self.run, node, self.level.row(node), self.level)))
+                parts.append((key, object_json(self.builder, node, self.level.row(node), self.level)))
             else:
                 parts.append((key, render.constant(f'"{self.plan.type_names["edges"]}"')))
         return render.obj(parts)
@@ -394,9 +522,9 @@ class _Page:
         parts: list[tuple[str, ColumnElement[str]]] = []
         for key, name in self.plan.page_info:
             if name == "hasNextPage":
-                parts.append((key, render.boolean(func.count() > self.spec.first)))
+                parts.append((key, render.boolean(func.count() > self.shape.first)))
             elif name == "hasPreviousPage":
-                parts.append((key, render.constant("true" if self.spec.after is not None else "false")))
+                parts.append((key, render.constant("true" if self.shape.after is not None else "false")))
             elif name in ("startCursor", "endCursor"):
                 order = self.order if name == "startCursor" else self.backwards
                 cursors: ColumnElement[Any] = func.array_agg(aggregate_order_by(self.cursor, *order))

@@ -1,15 +1,17 @@
 """The object types the compiled path writes from SQL, field by field.
 
 Every list reuses the query the resolvers page through (`db`), every value its one SQL definition, and
-every argument the conversion the resolvers apply (`deal_list`, `page_request`), so the two paths cannot
-read different rows; `db.render` writes the values as the API does.
+every argument the conversion the resolvers apply (`deal_list`, `page_request`, `ids.decode`), so the two
+paths cannot read different rows; `db.render` writes the values as the API does. Arguments bind as
+values; the SQL holds parameters in their place.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, cast, select
-from sqlalchemy.types import BigInteger
+from sqlalchemy import ARRAY, BigInteger, ColumnElement, Date, Select, Text, and_, case, cast, select
+from sqlalchemy.types import TypeEngine
 
 from db import render
 from db.deals import (
@@ -22,18 +24,21 @@ from db.deals import (
     deals_query,
     history_query,
 )
-from db.pagination import ChildList
+from db.pagination import ChildList, Ordering
 from db.pipelines import PIPELINE_COLUMNS, STAGE_COLUMNS, STAGES
 from db.tables import deals, pipelines, stages, team_memberships, teams, users
 from db.teams import CHILDREN, MEMBERSHIP_COLUMNS, MEMBERSHIPS, TEAM_COLUMNS, TEAM_ORDER, teams_query
-from db.users import MANAGERS, USER_COLUMNS, USER_ORDER, members_query, users_query
+from db.users import MANAGERS, USER_COLUMNS, USER_ORDER, like_pattern, members_query, users_query
+from schema import ids
 from schema.compiled.plan import Field
 from schema.compiled.sql import (
     TYPES,
+    Binds,
+    Builder,
     Columns,
     Connection,
     Emitter,
-    ListSpec,
+    ListSource,
     Row,
     Run,
     SqlType,
@@ -50,7 +55,7 @@ class Column(Emitter):
         self.write = write
         self.columns = columns
 
-    async def sql(self, run: Run, field: Field, row: Row) -> ColumnElement[str]:
+    def sql(self, builder: Builder, f: Field, row: Row) -> ColumnElement[str]:
         return self.write(*(row.c[name] for name in self.columns))
 
 
@@ -76,73 +81,119 @@ def _shown(field_column: ColumnElement[Any], value: ColumnElement[Any]) -> Colum
     )
 
 
-async def _deal_spec(run: Run, parent_kind: str | None, parent: Any, arguments: dict[str, Any]) -> ListSpec:
-    from schema.deals import deal_list  # noqa: PLC0415  (schema.deals imports the compiled path's users)
-
-    where, order = await deal_list(run.context, arguments.get("filter"), arguments.get("order_by"))
-    ordering = ORDERINGS[order]
-    first, after = page_request(run.context, arguments.get("first"), arguments.get("after"), ordering.name)
-    access = run.context.access
-    if parent_kind == "owner":
-        # A user's deals are all theirs: deal:view decided once on the owner, not on every deal.
-        query = deals_query(where, access.owners("deal", "view", parent), "owner", parent)
-    else:
-        query = deals_query(where, access.deals_visible(), parent_kind, parent)
-    return ListSpec(query, ordering, first, after)
-
-
-async def _root_deals(run: Run, row: Row | None, arguments: dict[str, Any]) -> ListSpec:
-    return await _deal_spec(run, None, None, arguments)
-
-
-async def _user_deals(run: Run, row: Row | None, arguments: dict[str, Any]) -> ListSpec:
-    assert row is not None
-    return await _deal_spec(run, "owner", row.c.id, arguments)
-
-
-async def _team_deals(run: Run, row: Row | None, arguments: dict[str, Any]) -> ListSpec:
-    assert row is not None
-    return await _deal_spec(run, "team", row.c.id, arguments)
-
-
-async def _history(run: Run, row: Row | None, arguments: dict[str, Any]) -> ListSpec:
-    assert row is not None
-    first, after = page_request(
-        run.context, arguments.get("first"), arguments.get("after"), HISTORY_ORDER.name
-    )
-    return ListSpec(history_query(row.c.id), HISTORY_ORDER, first, after)
-
-
-async def _teams(run: Run, row: Row | None, arguments: dict[str, Any]) -> ListSpec:
-    first, after = page_request(run.context, arguments.get("first"), arguments.get("after"), TEAM_ORDER.name)
-    return ListSpec(teams_query(roots_only=bool(arguments.get("roots_only"))), TEAM_ORDER, first, after)
-
-
-async def _users(run: Run, row: Row | None, arguments: dict[str, Any]) -> ListSpec:
-    from schema import ids  # noqa: PLC0415
-
-    first, after = page_request(run.context, arguments.get("first"), arguments.get("after"), USER_ORDER.name)
-    team_id = arguments.get("team_id")
-    search = arguments.get("search")
-    query = users_query(
-        search=search.strip() if search else None,
-        team_id=ids.decode(team_id, "Team", "teamId") if team_id is not None else None,
-        without_team=bool(arguments.get("without_team")),
-    )
-    return ListSpec(query, USER_ORDER, first, after)
-
-
-async def _members(run: Run, row: Row | None, arguments: dict[str, Any]) -> ListSpec:
-    assert row is not None
-    first, after = page_request(run.context, arguments.get("first"), arguments.get("after"), USER_ORDER.name)
-    query = members_query(row.c.id, with_descendants=bool(arguments.get("include_descendants")))
-    return ListSpec(query, USER_ORDER, first, after)
-
-
 def _primary_team(alias: Any, user: Columns, query: Select[Any]) -> tuple[ColumnElement[bool], Select[Any]]:
     membership = team_memberships.alias()
     query = query.outerjoin(membership, and_(membership.c.user_id == user.id, membership.c.is_primary))
     return alias.c.id == membership.c.team_id, query
+
+
+# Lists
+
+
+# The SQL type of each DealFilter field's parameter (lists are arrays; `search` is the LIKE pattern).
+_FILTER_TYPES: dict[str, TypeEngine[Any]] = {
+    "pipeline_id": BigInteger(),
+    "close_from": Date(),
+    "close_to": Date(),
+    "stage_ids": ARRAY(BigInteger),
+    "categories": ARRAY(Text),
+    "owner_ids": ARRAY(BigInteger),
+    "team_id": BigInteger(),
+    "state": Text(),
+    "search": Text(),
+}
+
+
+class Deals(ListSource):
+    """Deals: the root list, a user's (`owner`) or a team's with its descendants (`team`)."""
+
+    orderings = tuple(ORDERINGS.values())
+
+    def __init__(self, parent_kind: str | None) -> None:
+        self.parent_kind = parent_kind
+
+    def ordering_of(self, arguments: dict[str, Any]) -> Ordering:
+        order = arguments.get("order_by")
+        return ORDERINGS[order.value if order else "CLOSE_DATE_ASC"]
+
+    async def bind(self, run: Run, f: Field, arguments: dict[str, Any], binds: Binds) -> Hashable:
+        from schema.deals import deal_list  # noqa: PLC0415  (schema.deals imports schema.users…)
+
+        where, _ = await deal_list(run.context, arguments.get("filter"), arguments.get("order_by"))
+        given = []
+        for name in _FILTER_TYPES:
+            value = getattr(where, name)
+            if value is not None:
+                binds.put(f, name, like_pattern(value) if name == "search" else _listed(value))
+                given.append(name)
+        return tuple(given)
+
+    def query(self, builder: Builder, f: Field, facts: Any, row: Row | None) -> Select[Any]:
+        where = DealFilter(**{name: builder.param(f, name, _FILTER_TYPES[name]) for name in facts})
+        if self.parent_kind == "owner":
+            assert row is not None
+            # A user's deals are all theirs: deal:view decided once on the owner, not on every deal.
+            return deals_query(where, builder.visible(row.c.id), "owner", row.c.id)
+        parent = row.c.id if row is not None and self.parent_kind else None
+        return deals_query(where, builder.visible(deals.c.owner_id), self.parent_kind, parent)
+
+
+def _listed(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+class History(ListSource):
+    orderings = (HISTORY_ORDER,)
+
+    def query(self, builder: Builder, f: Field, facts: Any, row: Row | None) -> Select[Any]:
+        assert row is not None
+        return history_query(row.c.id)
+
+
+class Teams(ListSource):
+    orderings = (TEAM_ORDER,)
+
+    async def bind(self, run: Run, f: Field, arguments: dict[str, Any], binds: Binds) -> Hashable:
+        return bool(arguments.get("roots_only"))
+
+    def query(self, builder: Builder, f: Field, facts: Any, row: Row | None) -> Select[Any]:
+        return teams_query(roots_only=facts)
+
+
+class Users(ListSource):
+    orderings = (USER_ORDER,)
+
+    async def bind(self, run: Run, f: Field, arguments: dict[str, Any], binds: Binds) -> Hashable:
+        search = (arguments.get("search") or "").strip()
+        team_id = arguments.get("team_id")
+        if search:
+            binds.put(f, "search", like_pattern(search))
+        if team_id is not None:
+            binds.put(f, "team_id", ids.decode(team_id, "Team", "teamId"))
+        return bool(search), team_id is not None, bool(arguments.get("without_team"))
+
+    def query(self, builder: Builder, f: Field, facts: Any, row: Row | None) -> Select[Any]:
+        search, team, without_team = facts
+        return users_query(
+            search=builder.param(f, "search", Text()) if search else None,
+            team_id=builder.param(f, "team_id", BigInteger()) if team else None,
+            without_team=without_team,
+        )
+
+
+class Members(ListSource):
+    orderings = (USER_ORDER,)
+
+    async def bind(self, run: Run, f: Field, arguments: dict[str, Any], binds: Binds) -> Hashable:
+        return bool(arguments.get("include_descendants"))
+
+    def query(self, builder: Builder, f: Field, facts: Any, row: Row | None) -> Select[Any]:
+        assert row is not None
+        return members_query(row.c.id, with_descendants=facts)
+
+
+def _connection(source: ListSource) -> Connection:
+    return Connection(source, page_request)
 
 
 TYPES["Deal"] = SqlType(
@@ -167,7 +218,7 @@ TYPES["Deal"] = SqlType(
         "owner": ToOne("User", "owner_id", nullable=True),
         "pipeline": ToOne("Pipeline", "pipeline_id", nullable=False),
         "stage": ToOne("Stage", "stage_id", nullable=False),
-        "history": Connection(_history),
+        "history": _connection(History()),
     },
 )
 TYPES["DealChange"] = SqlType(
@@ -194,7 +245,7 @@ TYPES["User"] = SqlType(
         "salesSeat": Column(render.boolean, "sales_seat"),
         "primaryTeam": ToOne("Team", "id", nullable=True, on=_primary_team),
         "memberships": _children(MEMBERSHIPS),
-        "deals": Connection(_user_deals),
+        "deals": _connection(Deals("owner")),
     },
 )
 TYPES["TeamMembership"] = SqlType(
@@ -218,8 +269,8 @@ TYPES["Team"] = SqlType(
         "parent": ToOne("Team", "parent_id", nullable=True),
         "children": _children(CHILDREN),
         "managers": _children(MANAGERS),
-        "members": Connection(_members),
-        "deals": Connection(_team_deals),
+        "members": _connection(Members()),
+        "deals": _connection(Deals("team")),
     },
 )
 TYPES["Stage"] = SqlType(
@@ -252,17 +303,20 @@ TYPES["Query"] = SqlType(
     {},
     None,
     {
-        "deals": Connection(_root_deals),
-        "teams": Connection(_teams),
-        "users": Connection(_users),
+        "deals": _connection(Deals(None)),
+        "teams": _connection(Teams()),
+        "users": _connection(Users()),
     },
 )
 
 
-def by_id_query(type_name: str, run: Run, key: int) -> Select[Any]:
+def by_id_query(builder: Builder, type_name: str, key: ColumnElement[int]) -> Select[Any]:
     """The row of `type_name` with this key, if the viewer may see it (node)."""
     if type_name == "Deal":
-        return deals_query(DealFilter(), run.context.access.deals_visible()).where(deals.c.id == key)
+        return deals_query(DealFilter(), builder.visible(deals.c.owner_id)).where(deals.c.id == key)
     table = TYPES[type_name].table
     assert table is not None
     return select(*TYPES[type_name].columns.values()).where(table.c.id == key)
+
+
+assert {f.name for f in dataclass_fields(DealFilter)} == set(_FILTER_TYPES)  # every filter field binds
