@@ -5,7 +5,7 @@ company counts every sales-seat user. Every number comes from a grouped SQL aggr
 team (through the team closure) or for the company, by forecast category and stage state.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -15,6 +15,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    case,
     func,
     literal,
     null,
@@ -25,9 +26,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.deals import DEALS, amount_c, category, weighted_amount
+from db.deals import category_of, rate_of, rates_in_force
 from db.pagination import Key, Ordering, Page, fetch_pages
-from db.tables import deals, forecast_submissions, goals, stages, team_memberships, teams, users
+from db.rollups import NO_CATEGORY, NO_OWNER, months
+from db.tables import deal_rollups, forecast_submissions, goals, stages, team_memberships, teams, users
 from db.teams import team_closure
 
 ZERO = Decimal(0)
@@ -258,6 +260,10 @@ class TableFigures:
     submission_sums: dict[tuple[str, int | None], Decimal]
 
 
+# deal:view as a predicate on an owner column (None: every owner); db cannot read the grants itself.
+OwnerFilter = Callable[[ColumnElement[Any]], ColumnElement[bool] | None]
+
+
 async def table_figures(
     conn: AsyncConnection,
     *,
@@ -268,7 +274,7 @@ async def table_figures(
     user_ids: Sequence[int],
     team_ids: Sequence[int],
     company: bool,
-    visible: ColumnElement[bool] | None,
+    visible: OwnerFilter,
 ) -> TableFigures:
     submissions, submission_sums = await _latest_submissions(conn, pipeline_id, period, user_ids, team_ids)
     return TableFigures(
@@ -279,11 +285,40 @@ async def table_figures(
     )
 
 
-def _in_scope(
-    pipeline_id: int, start: date, end: date, visible: ColumnElement[bool] | None
-) -> list[ColumnElement[bool]]:
-    conditions = [deals.c.pipeline_id == pipeline_id, deals.c.close_date >= start, deals.c.close_date <= end]
-    return conditions + ([visible] if visible is not None else [])
+def owner_sums(pipeline_id: int, start: date, end: date, visible: OwnerFilter) -> Select[Any]:
+    """Per owner, forecast category and stage state: deal count, Σ amount in company currency and Σ
+    weighted amount of the deals closing in [start, end] that the viewer may see — read from the
+    rollups, with the deal rules of db.deals applied to them (rate, category, probability)."""
+    r = deal_rollups
+    owner = func.nullif(r.c.owner_id, NO_OWNER)
+    frozen = case((r.c.frozen, literal(Decimal(1))))  # frozen amounts are in the company currency already
+    rate = rate_of(frozen, r.c.currency, rates_in_force.c.rate)
+    category = category_of(
+        stages.c.state, stages.c.forecast_category, func.nullif(r.c.manual_category, NO_CATEGORY)
+    )
+    # Σ amount × probability = Σ (own probability part) + stage probability × Σ (the rest): the rollup
+    # keeps the two parts apart so that a change of the stage's probability is read through.
+    weighted = r.c.weighted_own + r.c.amount_by_stage * stages.c.probability
+    first, last = months(start, end)
+    conditions = [r.c.pipeline_id == pipeline_id, r.c.month >= first, r.c.month <= last]
+    allowed = visible(owner)
+    return (
+        select(
+            owner.label("owner_id"),
+            category.label("cat"),
+            stages.c.state,
+            func.sum(r.c.deals).label("n"),
+            func.sum(r.c.amount * rate).label("c"),
+            func.sum(weighted * rate).label("w"),
+        )
+        .select_from(
+            r.join(stages, stages.c.id == r.c.stage_id).outerjoin(
+                rates_in_force, rates_in_force.c.currency == r.c.currency
+            )
+        )
+        .where(*conditions, *([allowed] if allowed is not None else []))
+        .group_by(owner, category, stages.c.state)
+    )
 
 
 async def _deal_sums(
@@ -294,38 +329,36 @@ async def _deal_sums(
     user_ids: Sequence[int],
     team_ids: Sequence[int],
     company: bool,
-    visible: ColumnElement[bool] | None,
+    visible: OwnerFilter,
 ) -> dict[tuple[str, int | None], DealSums]:
-    measures = (func.count().label("n"), func.sum(amount_c).label("c"), func.sum(weighted_amount).label("w"))
-    where = _in_scope(pipeline_id, start, end, visible)
-    seat_owner = DEALS.join(users, and_(users.c.id == deals.c.owner_id, users.c.sales_seat))
+    per_owner = owner_sums(pipeline_id, start, end, visible).cte("per_owner")
+    measures = (func.sum(per_owner.c.n), func.sum(per_owner.c.c), func.sum(per_owner.c.w))
+    seated = per_owner.join(users, and_(users.c.id == per_owner.c.owner_id, users.c.sales_seat))
+    grouping = (per_owner.c.cat, per_owner.c.state)
     parts: list[Select[Any]] = [
         select(
             literal("user").label("kind"),
-            deals.c.owner_id.label("key"),
-            category.label("cat"),
-            stages.c.state,
-            *measures,
+            per_owner.c.owner_id.label("key"),
+            per_owner.c.cat,
+            per_owner.c.state,
+            per_owner.c.n,
+            per_owner.c.c,
+            per_owner.c.w,
         )
-        .select_from(seat_owner)
-        .where(*where, deals.c.owner_id.in_(list(user_ids)))
-        .group_by(deals.c.owner_id, category, stages.c.state)
+        .select_from(seated)
+        .where(per_owner.c.owner_id.in_(list(user_ids)))
     ]
     if team_ids:
         closure = team_closure()
-        by_team = _counted_by_team(DEALS, deals.c.owner_id)
         parts.append(
-            select(literal("team"), closure.c.ancestor, category, stages.c.state, *measures)
-            .select_from(by_team)
-            .where(*where, closure.c.ancestor.in_(list(team_ids)))
-            .group_by(closure.c.ancestor, category, stages.c.state)
+            select(literal("team"), closure.c.ancestor, *grouping, *measures)
+            .select_from(_counted_by_team(per_owner, per_owner.c.owner_id))
+            .where(closure.c.ancestor.in_(list(team_ids)))
+            .group_by(closure.c.ancestor, *grouping)
         )
     if company:
         parts.append(
-            select(literal("company"), null(), category, stages.c.state, *measures)
-            .select_from(seat_owner)
-            .where(*where)
-            .group_by(category, stages.c.state)
+            select(literal("company"), null(), *grouping, *measures).select_from(seated).group_by(*grouping)
         )
     found: dict[tuple[str, int | None], DealSums] = {}
     for row in await conn.execute(union_all(*parts)):

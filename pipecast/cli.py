@@ -13,13 +13,16 @@ from typing import TypeVar
 import asyncpg
 import sqlalchemy.exc
 from pydantic import ValidationError
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.relay import to_base64
 
 from authz.roles import ADMIN, UnknownRole, assign_roles
+from db import rollups
 from db.engine import DatabaseUrlError, create_engine, display_url
 from db.migrate import DatabaseBehind, ensure_current, upgrade
 from db.seed import DEMO_ACCOUNTS, DEMO_PLAN, NotEmpty, SeedPlan, is_empty, seed
+from db.tables import deal_rollups
 from db.users import create_user, user_by_email
 from pipecast.auth import issue_token
 from pipecast.settings import Settings, SettingsError
@@ -84,6 +87,15 @@ def _parser() -> argparse.ArgumentParser:
 
     schema_cmd = commands.add_parser("schema", help="print the served GraphQL schema (SDL)")
     schema_cmd.set_defaults(run=_schema)
+
+    rollups_cmd = commands.add_parser("rollups", help="check or rebuild the forecast rollups")
+    rollup_commands = rollups_cmd.add_subparsers(required=True, metavar="ACTION")
+    verify = rollup_commands.add_parser(
+        "verify", help="compare the rollups with the deals; exit 1 and print the differences if any"
+    )
+    verify.set_defaults(run=_rollups_verify)
+    rebuild = rollup_commands.add_parser("rebuild", help="recompute the rollups from the deals")
+    rebuild.set_defaults(run=_rollups_rebuild)
     return parser
 
 
@@ -269,6 +281,40 @@ def _token(args: argparse.Namespace) -> None:
     user_id = _with_database(settings, work, migrate=settings.embedded)
     assert settings.jwt_secret is not None
     print(issue_token(user_id, settings.jwt_secret, args.ttl or settings.token_ttl))
+
+
+SHOWN_DRIFT = 20
+
+
+def _rollups_verify(args: argparse.Namespace) -> None:
+    async def work(engine: AsyncEngine) -> tuple[list[rollups.Drift], int]:
+        async with engine.connect() as conn:
+            found = await rollups.drift(conn)
+            rows = int(await conn.scalar(select(func.count()).select_from(deal_rollups)) or 0)
+        return found, rows
+
+    found, rows = _with_database(_settings(), work, migrate=False)
+    if not found:
+        print(f"the rollups match the deals ({rows} rollup rows)")
+        return
+    keys = "pipeline, month, owner, stage, manual category, currency, frozen"
+    print(f"{len(found)} rollup rows differ from the deals (key: {keys}; deals, amount, weighted, rest):")
+    for drift in found[:SHOWN_DRIFT]:
+        print(f"  {drift.key}: stored {drift.stored}, the deals add up to {drift.expected}")
+    if len(found) > SHOWN_DRIFT:
+        print(f"  … and {len(found) - SHOWN_DRIFT} more")
+    print("run `pipecast rollups rebuild` to recompute them")
+    sys.exit(1)
+
+
+def _rollups_rebuild(args: argparse.Namespace) -> None:
+    async def work(engine: AsyncEngine) -> int:
+        async with engine.begin() as conn:
+            return await rollups.rebuild(conn)
+
+    started = time.perf_counter()
+    rows = _with_database(_settings(), work, migrate=False)
+    print(f"rebuilt {rows} rollup rows from the deals in {time.perf_counter() - started:.1f} s")
 
 
 def _schema(args: argparse.Namespace) -> None:

@@ -5,6 +5,7 @@ Goals, submissions and everything derived from them are open only to ALL viewers
 themselves, and to the managers of the subject; elsewhere they are null and the row is `restricted`.
 """
 
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -232,7 +233,7 @@ async def forecast_table(context: Context, pipeline_id: int, period: Period, tea
             user_ids=user_ids,
             team_ids=team_ids,
             company=team is None and scope == "ALL",
-            visible=context.access.deals_visible(),
+            visible=lambda owner: context.access.owners("deal", "view", owner),
         )
     records = {p[0]: UserRecord(*p[:5]) for p in people}
     context.loaders.prime_users(list(records.values()))
@@ -377,7 +378,7 @@ async def subject_row(context: Context, subject: Subject, pipeline_id: int, peri
             return None
     record = await _pipeline_and_period(context, pipeline_id, period)
     fiscal_start = (await company_settings(context)).fiscal_year_start_month
-    visible = context.access.deals_visible()
+    visible = functools.partial(context.access.owners, "deal", "view")
 
     async def fetch(conn: AsyncConnection, keys: Sequence[int]) -> dict[int, TableFigures]:
         figures = await db.table_figures(
