@@ -6,17 +6,16 @@ transaction, together with its audit entry.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, exists, func, insert, or_, select, true
+from sqlalchemy import ColumnElement, Select, delete, exists, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Text
 
 from authz.roles import ADMIN, notify_policy_change, user_subject
-from db.pagination import Key, Ordering, Page, fetch_page, fetch_pages
-from db.tables import audit_log, casbin_rule, roles, users
+from db.pagination import Ordering, Page, PageRequest, fetch_pages
+from db.tables import casbin_rule, roles, users
 from db.users import USER_ORDER, UserRecord, user_columns, user_record
 
 
@@ -126,7 +125,7 @@ async def active_permission_managers(conn: AsyncConnection) -> int:
 
 
 async def members_by_role(
-    conn: AsyncConnection, names: Sequence[str], *, first: int, after: Key | None, with_total: bool
+    conn: AsyncConnection, names: Sequence[str], page: PageRequest
 ) -> dict[str, Page[UserRecord]]:
     def build(role: ColumnElement[Any]) -> tuple[Select[Any], Ordering]:
         holders = select(casbin_rule.c.v0).where(casbin_rule.c.ptype == "g", casbin_rule.c.v1 == role)
@@ -135,54 +134,4 @@ async def members_by_role(
         )
         return query, USER_ORDER
 
-    return await fetch_pages(
-        conn,
-        names,
-        build,
-        first=first,
-        after=after,
-        with_total=with_total,
-        convert=user_record,
-        key_type=Text(),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    id: int
-    at: datetime
-    actor_id: int | None
-    action: str
-    target: str
-    details: Any
-
-
-AUDIT_ORDER = Ordering("audit.NEWEST_FIRST", (audit_log.c.id,), descending=True)
-
-
-_AUDIT_COLUMNS = (
-    audit_log.c.id,
-    audit_log.c.at,
-    audit_log.c.actor_id,
-    audit_log.c.action,
-    audit_log.c.target,
-    audit_log.c.details,
-)
-
-
-def _audit(row: Any) -> AuditRecord:
-    return AuditRecord(row.id, row.at, row.actor_id, row.action, row.target, row.details)
-
-
-async def audit_page(
-    conn: AsyncConnection, *, first: int, after: Key | None, with_total: bool
-) -> Page[AuditRecord]:
-    query = select(*_AUDIT_COLUMNS).where(true())
-    return await fetch_page(
-        conn, query, AUDIT_ORDER, first=first, after=after, with_total=with_total, convert=_audit
-    )
-
-
-async def audit_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, AuditRecord]:
-    rows = await conn.execute(select(*_AUDIT_COLUMNS).where(audit_log.c.id.in_(list(ids))))
-    return {row.id: _audit(row) for row in rows}
+    return await fetch_pages(conn, names, build, page, user_record, key_type=Text())

@@ -33,8 +33,9 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
 
-from db.pagination import Key, Ordering, Page, fetch_page, fetch_pages
+from db.pagination import Ordering, Page, PageRequest, fetch_page, fetch_pages
 from db.pipelines import STAGE_COLUMNS, StageRecord
+from db.records import columns_of, record_of
 from db.tables import company_settings, deal_changes, deals, exchange_rates, stages, users
 from db.teams import members_of
 from db.users import USER_COLUMNS, UserRecord, like_pattern
@@ -259,19 +260,9 @@ async def list_deals(
     *,
     visible: ColumnElement[bool] | None,
     order: str,
-    first: int,
-    after: Key | None,
-    with_total: bool,
+    page: PageRequest,
 ) -> Page[DealRecord]:
-    return await fetch_page(
-        conn,
-        deals_query(where, visible),
-        ORDERINGS[order],
-        first=first,
-        after=after,
-        with_total=with_total,
-        convert=_record,
-    )
+    return await fetch_page(conn, deals_query(where, visible), ORDERINGS[order], page, _record)
 
 
 async def deals_by_parent(
@@ -282,18 +273,14 @@ async def deals_by_parent(
     *,
     visible: ColumnElement[bool] | None,
     order: str,
-    first: int,
-    after: Key | None,
-    with_total: bool,
+    page: PageRequest,
 ) -> dict[int, Page[DealRecord]]:
     """The deals of many owners (`parent_kind` "owner") or teams with their descendants ("team")."""
 
     def build(parent: ColumnElement[Any]) -> tuple[Select[Any], Ordering]:
         return deals_query(where, visible, parent_kind, parent), ORDERINGS[order]
 
-    return await fetch_pages(
-        conn, parents, build, first=first, after=after, with_total=with_total, convert=_record
-    )
+    return await fetch_pages(conn, parents, build, page, _record)
 
 
 # Writes
@@ -318,31 +305,17 @@ class LockedDeal:
     version: int
 
 
-_STORED = (
-    deals.c.id,
-    deals.c.name,
-    deals.c.owner_id,
-    deals.c.pipeline_id,
-    deals.c.stage_id,
-    deals.c.amount,
-    deals.c.currency,
-    deals.c.frozen_rate,
-    deals.c.close_date,
-    deals.c.forecast_category,
-    deals.c.probability,
-    deals.c.next_step,
-    deals.c.version,
-)
+_STORED = columns_of(LockedDeal, deals)
 
 
 async def lock_deal(
     conn: AsyncConnection, deal_id: int, visible: ColumnElement[bool] | None = None
 ) -> LockedDeal | None:
-    query = select(*_STORED).select_from(DEALS).where(deals.c.id == deal_id)
+    query = select(*_STORED.values()).select_from(DEALS).where(deals.c.id == deal_id)
     if visible is not None:
         query = query.where(visible)
     row = (await conn.execute(query.with_for_update(of=deals))).first()
-    return LockedDeal(**row._asdict()) if row else None
+    return record_of(LockedDeal, row) if row else None
 
 
 async def rate_in_force(conn: AsyncConnection, currency: str) -> Decimal | None:
@@ -407,17 +380,7 @@ class DealChangeRecord:
     new_value: str | None
 
 
-_CHANGE_COLUMNS = (
-    deal_changes.c.id,
-    deal_changes.c.deal_id,
-    deal_changes.c.at,
-    deal_changes.c.actor_id,
-    deal_changes.c.field,
-    deal_changes.c.old_value,
-    deal_changes.c.new_value,
-)
-# CHANGE_COLUMNS: a DealChangeRecord's values by field name.
-CHANGE_COLUMNS: dict[str, ColumnElement[Any]] = {column.name: column for column in _CHANGE_COLUMNS}
+CHANGE_COLUMNS = columns_of(DealChangeRecord, deal_changes)  # a DealChangeRecord's values by field name
 # History values that are keys of other objects, and the type whose global ID shows them.
 SHOWN_AS_ID = {"stage": "Stage", "owner": "User"}
 HISTORY_ORDER = Ordering("history.NEWEST_FIRST", (deal_changes.c.id,), descending=True)
@@ -425,24 +388,16 @@ HISTORY_ORDER = Ordering("history.NEWEST_FIRST", (deal_changes.c.id,), descendin
 
 def history_query(deal: ColumnElement[Any]) -> Select[Any]:
     """A deal's recorded changes (order them by HISTORY_ORDER)."""
-    return select(*_CHANGE_COLUMNS).where(deal_changes.c.deal_id == deal)
+    return select(*CHANGE_COLUMNS.values()).where(deal_changes.c.deal_id == deal)
 
 
 async def history_by_deal(
-    conn: AsyncConnection, deal_ids: Sequence[int], *, first: int, after: Key | None, with_total: bool
+    conn: AsyncConnection, deal_ids: Sequence[int], page: PageRequest
 ) -> dict[int, Page[DealChangeRecord]]:
     def build(parent: ColumnElement[Any]) -> tuple[Select[Any], Ordering]:
         return history_query(parent), HISTORY_ORDER
 
-    return await fetch_pages(
-        conn,
-        deal_ids,
-        build,
-        first=first,
-        after=after,
-        with_total=with_total,
-        convert=lambda row: DealChangeRecord(*(row._mapping[c.name] for c in _CHANGE_COLUMNS)),
-    )
+    return await fetch_pages(conn, deal_ids, build, page, lambda row: record_of(DealChangeRecord, row))
 
 
 SIGNAL_FIELDS = ("stage", "amount", "currency", "probability")
@@ -454,7 +409,7 @@ async def changes_since(
     """The stage, amount, currency and probability changes of these deals from `since` on, oldest first."""
     found: dict[int, list[DealChangeRecord]] = {deal_id: [] for deal_id in deal_ids}
     query = (
-        select(*_CHANGE_COLUMNS)
+        select(*CHANGE_COLUMNS.values())
         .where(
             deal_changes.c.deal_id.in_(list(deal_ids)),
             deal_changes.c.at >= since,
@@ -463,7 +418,7 @@ async def changes_since(
         .order_by(deal_changes.c.deal_id, deal_changes.c.id)
     )
     for row in await conn.execute(query):
-        found[row.deal_id].append(DealChangeRecord(*row))
+        found[row.deal_id].append(record_of(DealChangeRecord, row))
     return found
 
 

@@ -59,6 +59,16 @@ class ChildList:
         return found
 
 
+@dataclass(frozen=True)
+class PageRequest:
+    """A page to read: how many items, the sort key after which it starts (None: from the first), and
+    whether to count the whole list."""
+
+    first: int
+    after: Key | None = None
+    with_total: bool = False
+
+
 @dataclass
 class Page(Generic[R]):
     items: list[R]
@@ -74,38 +84,39 @@ def _key_labels(ordering: Ordering) -> list[ColumnElement[Any]]:
 
 
 def _page(
-    rows: Sequence[Row[Any]], first: int, after: Key | None, convert: Callable[[Row[Any]], R], width: int
+    rows: Sequence[Row[Any]], request: PageRequest, convert: Callable[[Row[Any]], R], width: int
 ) -> Page[R]:
-    kept = rows[:first]
+    kept = rows[: request.first]
     return Page(
         items=[convert(row) for row in kept],
         keys=[tuple(row._mapping[f"_k{i}"] for i in range(width)) for row in kept],
-        has_next=len(rows) > first,
-        has_previous=after is not None,
-        after=after,
+        has_next=len(rows) > request.first,
+        has_previous=request.after is not None,
+        after=request.after,
     )
+
+
+def empty_page(request: PageRequest) -> Page[Any]:
+    return Page([], [], False, request.after is not None, 0)
 
 
 async def fetch_page(
     conn: AsyncConnection,
     query: Select[Any],
     ordering: Ordering,
-    *,
-    first: int,
-    after: Key | None,
-    with_total: bool,
+    request: PageRequest,
     convert: Callable[[Row[Any]], R],
 ) -> Page[R]:
     """One page of `query` (its WHERE holds the filters); the total is computed in the same statement."""
     stmt = query.add_columns(*_key_labels(ordering))
-    if with_total:
+    if request.with_total:
         total = counting(query).scalar_subquery()
         stmt = stmt.add_columns(total.label("_total"))
-    if after is not None:
-        stmt = stmt.where(ordering.after(after))
-    rows = (await conn.execute(stmt.order_by(*ordering.clauses()).limit(first + 1))).all()
-    page = _page(rows, first, after, convert, len(ordering.columns))
-    if with_total:
+    if request.after is not None:
+        stmt = stmt.where(ordering.after(request.after))
+    rows = (await conn.execute(stmt.order_by(*ordering.clauses()).limit(request.first + 1))).all()
+    page = _page(rows, request, convert, len(ordering.columns))
+    if request.with_total:
         page.total = rows[0]._mapping["_total"] if rows else await _count(conn, query)
     return page
 
@@ -123,10 +134,7 @@ async def fetch_pages(
     conn: AsyncConnection,
     parents: Sequence[P],
     build: Callable[[ColumnElement[Any]], tuple[Select[Any], Ordering]],
-    *,
-    first: int,
-    after: Key | None,
-    with_total: bool,
+    request: PageRequest,
     convert: Callable[[Row[Any]], R],
     key_type: TypeEngine[Any] | None = None,
 ) -> dict[P, Page[R]]:
@@ -139,17 +147,15 @@ async def fetch_pages(
     keys = func.unnest(literal(list(parents), array)).table_valued("parent").render_derived("parents")
     query, ordering = build(keys.c.parent)
     inner = query.add_columns(*_key_labels(ordering))
-    if after is not None:
-        inner = inner.where(ordering.after(after))
-    lateral = inner.order_by(*ordering.clauses()).limit(first + 1).lateral("page")
+    if request.after is not None:
+        inner = inner.where(ordering.after(request.after))
+    lateral = inner.order_by(*ordering.clauses()).limit(request.first + 1).lateral("page")
     stmt = select(keys.c.parent, lateral).select_from(keys.join(lateral, true()))
     grouped: dict[Any, list[Row[Any]]] = {parent: [] for parent in parents}
     for row in await conn.execute(stmt):
         grouped[row.parent].append(row)
-    pages = {
-        parent: _page(rows, first, after, convert, len(ordering.columns)) for parent, rows in grouped.items()
-    }
-    if with_total:
+    pages = {parent: _page(rows, request, convert, len(ordering.columns)) for parent, rows in grouped.items()}
+    if request.with_total:
         counted = counting(query).scalar_subquery()
         totals = {
             row.parent: row.total for row in await conn.execute(select(keys.c.parent, counted.label("total")))

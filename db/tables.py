@@ -171,23 +171,21 @@ deals = Table(
     Index("ix_deals_owner_id", "owner_id", "id"),
 )
 
-# The forecast's figures per owner, close month and everything a number depends on, kept by triggers on
-# deals (db/rollups.py). Keys hold no NULLs: owner 0 is "no owner", manual category '' is "follows the
-# stage". Sums are unconstrained NUMERIC, so they stay exact.
+# The forecast's figures per owner, close month, category, state and open currency, kept in the writers'
+# transactions (db/rollups.py). Keys hold no NULLs: owner 0 is "no owner", currency '' "frozen, already in
+# the company currency". Sums are unconstrained NUMERIC, so they stay exact.
 deal_rollups = Table(
     "deal_rollups",
     metadata,
     Column("pipeline_id", BigInteger, primary_key=True),
     Column("month", Date, primary_key=True),
     Column("owner_id", BigInteger, primary_key=True),
-    Column("stage_id", BigInteger, primary_key=True),
-    Column("manual_category", Text, primary_key=True),
+    Column("category", Text, primary_key=True),
+    Column("state", Text, primary_key=True),
     Column("currency", String(3), primary_key=True),
-    Column("frozen", Boolean, primary_key=True),
     Column("deals", Integer, nullable=False),
     Column("amount", Numeric, nullable=False),
-    Column("weighted_own", Numeric, nullable=False),
-    Column("amount_by_stage", Numeric, nullable=False),
+    Column("weighted", Numeric, nullable=False),
 )
 
 deal_changes = Table(

@@ -8,7 +8,7 @@ from sqlalchemy import CTE, ColumnElement, Select, and_, delete, exists, insert,
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.pagination import ChildList, Key, Ordering, Page, fetch_page
+from db.pagination import ChildList, Ordering, Page, PageRequest, fetch_page
 from db.tables import team_memberships, teams
 
 
@@ -110,18 +110,8 @@ def teams_query(*, roots_only: bool) -> Select[Any]:
     return query.where(teams.c.parent_id.is_(None)) if roots_only else query
 
 
-async def list_teams(
-    conn: AsyncConnection, *, roots_only: bool, first: int, after: Key | None, with_total: bool
-) -> Page[TeamRecord]:
-    return await fetch_page(
-        conn,
-        teams_query(roots_only=roots_only),
-        TEAM_ORDER,
-        first=first,
-        after=after,
-        with_total=with_total,
-        convert=_team,
-    )
+async def list_teams(conn: AsyncConnection, *, roots_only: bool, page: PageRequest) -> Page[TeamRecord]:
+    return await fetch_page(conn, teams_query(roots_only=roots_only), TEAM_ORDER, page, _team)
 
 
 async def create_team(conn: AsyncConnection, *, name: str, parent_id: int | None) -> TeamRecord:
@@ -194,3 +184,64 @@ def team_reach(user_id: int | ColumnElement[Any]) -> Select[Any]:
         .where(closure.c.ancestor.in_(mine))
         .correlate_except(theirs, closure, team_memberships)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ViewerTeams:
+    """The viewer's teams: where they are a member, everything below those, and what they manage."""
+
+    member: frozenset[int]
+    reach: frozenset[int]
+    managed: frozenset[int]
+
+
+async def viewer_teams(conn: AsyncConnection, user_id: int) -> ViewerTeams:
+    closure = team_closure()
+    query = (
+        select(team_memberships.c.team_id, team_memberships.c.role, closure.c.team)
+        .join(closure, closure.c.ancestor == team_memberships.c.team_id)
+        .where(team_memberships.c.user_id == user_id)
+    )
+    member: set[int] = set()
+    reach: set[int] = set()
+    managed: set[int] = set()
+    for team_id, role, below in await conn.execute(query):
+        member.add(team_id)
+        reach.add(below)
+        if role == "MANAGER":
+            managed.add(below)
+    return ViewerTeams(frozenset(member), frozenset(reach), frozenset(managed))
+
+
+async def team_ids_of_users(conn: AsyncConnection, user_ids: Sequence[int]) -> dict[int, set[int]]:
+    """Every team each user belongs to (primary or extra)."""
+    found: dict[int, set[int]] = {user_id: set() for user_id in user_ids}
+    rows = await conn.execute(
+        select(team_memberships.c.user_id, team_memberships.c.team_id).where(
+            team_memberships.c.user_id.in_(list(user_ids))
+        )
+    )
+    for user_id, team_id in rows:
+        found[user_id].add(team_id)
+    return found
+
+
+async def root_team_ids(conn: AsyncConnection) -> list[int]:
+    rows = await conn.execute(
+        select(teams.c.id).where(teams.c.parent_id.is_(None)).order_by(teams.c.name, teams.c.id)
+    )
+    return list(rows.scalars())
+
+
+async def descendants(conn: AsyncConnection, team_ids: Sequence[int]) -> dict[int, set[int]]:
+    """Each team's descendants (itself excluded)."""
+    closure = team_closure()
+    found: dict[int, set[int]] = {team_id: set() for team_id in team_ids}
+    rows = await conn.execute(
+        select(closure.c.ancestor, closure.c.team).where(
+            closure.c.ancestor.in_(list(team_ids)), closure.c.ancestor != closure.c.team
+        )
+    )
+    for ancestor, team in rows:
+        found[ancestor].add(team)
+    return found

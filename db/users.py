@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, Select, exists, func, insert, or_, select,
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.pagination import ChildList, Key, Ordering, Page, fetch_page, fetch_pages
+from db.pagination import ChildList, Ordering, Page, PageRequest, fetch_page, fetch_pages
 from db.pipelines import CompanySettingsRecord
 from db.tables import company_settings, team_memberships, user_preferences, users
 from db.teams import members_of, team_reach
@@ -104,14 +104,10 @@ async def list_users(
     search: str | None,
     team_id: int | None,
     without_team: bool,
-    first: int,
-    after: Key | None,
-    with_total: bool,
+    page: PageRequest,
 ) -> Page[UserRecord]:
     query = users_query(search=search, team_id=team_id, without_team=without_team)
-    return await fetch_page(
-        conn, query, USER_ORDER, first=first, after=after, with_total=with_total, convert=_record
-    )
+    return await fetch_page(conn, query, USER_ORDER, page, _record)
 
 
 def users_query(
@@ -140,16 +136,12 @@ async def members_by_team(
     team_ids: Sequence[int],
     *,
     with_descendants: bool,
-    first: int,
-    after: Key | None,
-    with_total: bool,
+    page: PageRequest,
 ) -> dict[int, Page[UserRecord]]:
     def build(team: ColumnElement[Any]) -> tuple[Select[Any], Ordering]:
         return members_query(team, with_descendants=with_descendants), USER_ORDER
 
-    return await fetch_pages(
-        conn, team_ids, build, first=first, after=after, with_total=with_total, convert=_record
-    )
+    return await fetch_pages(conn, team_ids, build, page, _record)
 
 
 async def deal_columns(conn: AsyncConnection, user_id: int) -> list[str] | None:

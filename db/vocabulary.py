@@ -36,6 +36,11 @@ WEIGHTED: Final = "WEIGHTED"
 RAW: Final = "RAW"
 AMOUNT_BASES: Final = (WEIGHTED, RAW)
 
+# Whom a forecast row, goal, submission or adjustment is about.
+SubjectKind = Literal["user", "team"]
+USER: Final = "user"
+TEAM: Final = "team"
+
 MEMBER: Final = "MEMBER"
 MANAGER: Final = "MANAGER"
 MEMBERSHIP_ROLES: Final = (MEMBER, MANAGER)

@@ -14,13 +14,14 @@ from dataclasses import asdict
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authz import admin as db
-from authz.admin import AuditRecord, Rule
+from authz.admin import Rule
 from authz.catalog import PERMISSIONS, Grant
 from authz.roles import user_subject
-from db.audit import record
-from db.pagination import Key, Page
+from db import audit as audit_log
+from db.audit import AuditRecord
+from db.pagination import Page, PageRequest, empty_page
 from db.users import UserRecord, users_by_ids
-from resolvers.common import found, require
+from resolvers.common import audit, found, require
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, Forbidden, NotFound
 
@@ -44,16 +45,13 @@ def role_rules(context: Context, role: str) -> list[Rule]:
     )
 
 
-async def role_members(
-    context: Context, role: str, *, first: int, after: Key | None, with_total: bool
-) -> Page[UserRecord]:
+async def role_members(context: Context, role: str, page: PageRequest) -> Page[UserRecord]:
     async def fetch(conn: AsyncConnection, names: Sequence[str]) -> dict[str, Page[UserRecord]]:
-        return await db.members_by_role(conn, names, first=first, after=after, with_total=with_total)
+        return await db.members_by_role(conn, names, page)
 
-    empty: Page[UserRecord] = Page([], [], False, False, 0)
-    loader = context.loaders.by_arguments(("role members", first, after, with_total), fetch, empty)
-    page: Page[UserRecord] = await loader.load(role)
-    return page
+    loader = context.loaders.by_arguments(("role members", page), fetch, empty_page(page))
+    found_: Page[UserRecord] = await loader.load(role)
+    return found_
 
 
 async def user_rules(context: Context, user_id: int) -> list[Rule]:
@@ -64,11 +62,9 @@ async def user_rules(context: Context, user_id: int) -> list[Rule]:
     return sorted(rules, key=lambda r: (r.resource, r.action, r.subject))
 
 
-async def audit_page(
-    context: Context, *, first: int, after: Key | None, with_total: bool
-) -> Page[AuditRecord]:
+async def audit_page(context: Context, page: PageRequest) -> Page[AuditRecord]:
     async with context.engine.connect() as conn:
-        return await db.audit_page(conn, first=first, after=after, with_total=with_total)
+        return await audit_log.audit_page(conn, page)
 
 
 def _manage(context: Context, what: str) -> None:
@@ -111,13 +107,7 @@ async def create_role(context: Context, name: str) -> str:
         if await db.role_exists(conn, name):
             raise Conflict(f"a role named {name!r} already exists")
         await db.create_role(conn, name)
-        await record(
-            conn,
-            actor_id=context.viewer.id,
-            action="role.create",
-            target=f"role:{name}",
-            details={"name": name},
-        )
+        await audit(conn, context, "role.create", f"role:{name}", {"name": name})
     return name
 
 
@@ -130,12 +120,12 @@ async def assign_role(context: Context, user_id: int, role: str) -> UserRecord:
         await _known_role(conn, role)
         if not await db.has_role(conn, user_id, role):
             await db.assign(conn, user_id, role)
-            await record(
+            await audit(
                 conn,
-                actor_id=context.viewer.id,
-                action="role.assign",
-                target=user_subject(user_id),
-                details={"role": role, "before": False, "after": True},
+                context,
+                "role.assign",
+                user_subject(user_id),
+                {"role": role, "before": False, "after": True},
             )
     await context.policies.reload()
     return user
@@ -149,12 +139,12 @@ async def unassign_role(context: Context, user_id: int, role: str) -> UserRecord
         if await db.has_role(conn, user_id, role):
             await db.unassign(conn, user_id, role)
             await keep_someone_in_charge(conn)
-            await record(
+            await audit(
                 conn,
-                actor_id=context.viewer.id,
-                action="role.unassign",
-                target=user_subject(user_id),
-                details={"role": role, "before": True, "after": False},
+                context,
+                "role.unassign",
+                user_subject(user_id),
+                {"role": role, "before": True, "after": False},
             )
     await context.policies.reload()
     return user
@@ -185,12 +175,12 @@ async def set_permission(context: Context, rule: Rule) -> Rule:
         before = (await db.rules_of(conn, rule.subject)).get((rule.resource, rule.action))
         await db.set_rule(conn, rule)
         await keep_someone_in_charge(conn)
-        await record(
+        await audit(
             conn,
-            actor_id=context.viewer.id,
-            action="permission.set",
-            target=rule.subject,
-            details={"before": asdict(before) if before else None, "after": asdict(rule)},
+            context,
+            "permission.set",
+            rule.subject,
+            {"before": asdict(before) if before else None, "after": asdict(rule)},
         )
     await context.policies.reload()
     return rule
@@ -201,5 +191,5 @@ async def audit_by_ids(context: Context, ids: Sequence[int]) -> list[AuditRecord
     if not context.access.can("permissions", "manage"):
         return [None for _ in ids]
     async with context.engine.connect() as conn:
-        found_ = await db.audit_by_ids(conn, ids)
+        found_ = await audit_log.audit_by_ids(conn, ids)
     return [found_.get(i) for i in ids]

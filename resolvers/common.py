@@ -2,11 +2,13 @@
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.relay import to_base64
 
+from db.audit import record
 from resolvers.context import Context
 from resolvers.errors import Conflict, Forbidden, NotFound
 
@@ -19,6 +21,11 @@ def require(context: Context, resource: str, action: str, what: str) -> None:
     """Admin-level changes need (resource, action) with scope ALL; else FORBIDDEN before anything is read."""
     if not context.access.can(resource, action):
         raise Forbidden(f"{what} needs the {resource}:{action} permission")
+
+
+async def audit(conn: AsyncConnection, context: Context, action: str, target: str, details: Any) -> None:
+    """Record a change the viewer made, in the transaction that makes it."""
+    await record(conn, actor_id=context.viewer.id, action=action, target=target, details=details)
 
 
 def found(value: T | None, type_name: str, key: int) -> T:

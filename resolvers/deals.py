@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import deals as db
 from db.deals import Change, DealChangeRecord, DealFilter, DealRecord, LockedDeal
-from db.pagination import Key, Page
+from db.pagination import Page, PageRequest
 from db.periods import Period
 from db.pipelines import StageRecord, pipelines_by_ids, stages_by_ids
 from db.users import users_by_ids
@@ -31,7 +31,7 @@ async def deals_by_ids(context: Context, ids: Iterable[int]) -> list[DealRecord 
 
 
 async def deals_page(
-    context: Context, where: DealFilter, *, order: str, first: int, after: Key | None, with_total: bool
+    context: Context, where: DealFilter, *, order: str, page: PageRequest
 ) -> Page[DealRecord]:
     async with context.engine.connect() as conn:
         return await db.list_deals(
@@ -39,9 +39,7 @@ async def deals_page(
             where,
             visible=context.access.deals_visible(),
             order=order,
-            first=first,
-            after=after,
-            with_total=with_total,
+            page=page,
         )
 
 
@@ -52,9 +50,7 @@ async def deals_of(
     where: DealFilter,
     *,
     order: str,
-    first: int,
-    after: Key | None,
-    with_total: bool,
+    page: PageRequest,
 ) -> Page[DealRecord]:
     """A user's ("owner") or a team's ("team", with descendants) deals, batched over all parents."""
     visible = context.access.deals_visible()
@@ -67,26 +63,20 @@ async def deals_of(
             where,
             visible=visible,
             order=order,
-            first=first,
-            after=after,
-            with_total=with_total,
+            page=page,
         )
 
-    loader = context.loaders.pages(("deals", parent_kind, where, order, first, after, with_total), fetch)
-    page: Page[DealRecord] = await loader.load(parent_id)
-    return page
+    loader = context.loaders.pages(("deals", parent_kind, where, order, page), fetch)
+    deals: Page[DealRecord] = await loader.load(parent_id)
+    return deals
 
 
-async def history(
-    context: Context, deal_id: int, *, first: int, after: Key | None, with_total: bool
-) -> Page[DealChangeRecord]:
+async def history(context: Context, deal_id: int, page: PageRequest) -> Page[DealChangeRecord]:
     async def fetch(conn: AsyncConnection, deal_ids: Sequence[int]) -> dict[int, Page[DealChangeRecord]]:
-        return await db.history_by_deal(conn, deal_ids, first=first, after=after, with_total=with_total)
+        return await db.history_by_deal(conn, deal_ids, page)
 
-    page: Page[DealChangeRecord] = await context.loaders.pages(
-        ("history", first, after, with_total), fetch
-    ).load(deal_id)
-    return page
+    changes: Page[DealChangeRecord] = await context.loaders.pages(("history", page), fetch).load(deal_id)
+    return changes
 
 
 @dataclass(frozen=True)

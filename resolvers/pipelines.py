@@ -6,11 +6,11 @@ from datetime import date
 from decimal import Decimal
 
 from db import pipelines as db
-from db.audit import record
+from db import rollups
 from db.periods import Period, PeriodKind, period_containing
 from db.pipelines import CompanySettingsRecord, ExchangeRateRecord, PipelineRecord, StageRecord
 from resolvers import validation as check
-from resolvers.common import found, require
+from resolvers.common import audit, found, require
 from resolvers.context import Context
 from resolvers.errors import BadUserInput
 from resolvers.loaders import forget
@@ -115,13 +115,7 @@ async def create_pipeline(
             "forecastAmount": forecast_amount,
             "stages": labels,
         }
-        await record(
-            conn,
-            actor_id=context.viewer.id,
-            action="pipeline.create",
-            target=f"pipeline:{pipeline_id}",
-            details=details,
-        )
+        await audit(conn, context, "pipeline.create", f"pipeline:{pipeline_id}", details)
     return pipeline_id
 
 
@@ -139,12 +133,12 @@ async def update_pipeline_settings(
         before = {k: getattr(current, k) for k in values}
         if values and before != values:
             await db.update_pipeline(conn, pipeline_id, values)
-            await record(
+            await audit(
                 conn,
-                actor_id=context.viewer.id,
-                action="pipeline.settings",
-                target=f"pipeline:{pipeline_id}",
-                details={"before": before, "after": values},
+                context,
+                "pipeline.settings",
+                f"pipeline:{pipeline_id}",
+                {"before": before, "after": values},
             )
     return pipeline_id
 
@@ -162,13 +156,13 @@ async def update_stage_mapping(
             values["probability"] = check.probability(probability)
         before = {k: str(getattr(stage, k)) for k in values}
         if values and before != {k: str(v) for k, v in values.items()}:
-            await db.update_stage(conn, stage_id, values)
-            await record(
+            await rollups.restage(conn, stage_id, lambda: db.update_stage(conn, stage_id, values))
+            await audit(
                 conn,
-                actor_id=context.viewer.id,
-                action="stage.mapping",
-                target=f"stage:{stage_id}",
-                details={"before": before, "after": {k: str(v) for k, v in values.items()}},
+                context,
+                "stage.mapping",
+                f"stage:{stage_id}",
+                {"before": before, "after": {k: str(v) for k, v in values.items()}},
             )
     return stage_id
 
@@ -190,12 +184,12 @@ async def update_company_settings(
             return before
         after = await db.update_company_settings(conn, values)
         if after != before:
-            await record(
+            await audit(
                 conn,
-                actor_id=context.viewer.id,
-                action="settings.company",
-                target="company",
-                details={"before": asdict(before), "after": asdict(after)},
+                context,
+                "settings.company",
+                "company",
+                {"before": asdict(before), "after": asdict(after)},
             )
     forget(context.loaders.settings, None)
     context.loaders.settings.prime(None, after)
@@ -212,11 +206,11 @@ async def set_exchange_rate(
         if code == company.currency:
             raise BadUserInput(f"currency: {code} is the company currency; its rate is always 1")
         stored = await db.upsert_exchange_rate(conn, code, value, valid_from)
-        await record(
+        await audit(
             conn,
-            actor_id=context.viewer.id,
-            action="exchange_rate.set",
-            target=f"currency:{code}",
-            details={"rate": str(value), "validFrom": valid_from.isoformat()},
+            context,
+            "exchange_rate.set",
+            f"currency:{code}",
+            {"rate": str(value), "validFrom": valid_from.isoformat()},
         )
     return stored

@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 
 from db import teams as db
-from db.pagination import Key, Page
+from db.pagination import Page, PageRequest
 from db.teams import MembershipRecord, TeamRecord
 from db.users import UserRecord, users_by_ids
 from resolvers import validation as check
@@ -20,16 +20,12 @@ async def team(context: Context, team_id: int | None) -> TeamRecord | None:
     return None if team_id is None else await context.loaders.teams_by_id.load(team_id)
 
 
-async def teams_page(
-    context: Context, *, roots_only: bool, first: int, after: Key | None, with_total: bool
-) -> Page[TeamRecord]:
+async def teams_page(context: Context, *, roots_only: bool, page: PageRequest) -> Page[TeamRecord]:
     async with context.engine.connect() as conn:
-        page = await db.list_teams(
-            conn, roots_only=roots_only, first=first, after=after, with_total=with_total
-        )
-    for record in page.items:
+        found = await db.list_teams(conn, roots_only=roots_only, page=page)
+    for record in found.items:
         context.loaders.teams_by_id.prime(record.id, record)
-    return page
+    return found
 
 
 async def children(context: Context, team_id: int) -> list[TeamRecord]:

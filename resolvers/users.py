@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authz.roles import UnknownRole, assign_roles
 from db import users as db
-from db.pagination import Key, Page
+from db.pagination import Page, PageRequest
 from db.teams import MembershipRecord
 from db.users import UserRecord
 from resolvers import validation as check
@@ -48,38 +48,32 @@ async def users_page(
     search: str | None,
     team_id: int | None,
     without_team: bool,
-    first: int,
-    after: Key | None,
-    with_total: bool,
+    page: PageRequest,
 ) -> Page[UserRecord]:
     async with context.engine.connect() as conn:
-        page = await db.list_users(
+        found = await db.list_users(
             conn,
             search=search.strip() if search else None,
             team_id=team_id,
             without_team=without_team,
-            first=first,
-            after=after,
-            with_total=with_total,
+            page=page,
         )
-    context.loaders.prime_users(page.items)
-    return page
+    context.loaders.prime_users(found.items)
+    return found
 
 
 async def members_page(
-    context: Context, team_id: int, *, with_descendants: bool, first: int, after: Key | None, with_total: bool
+    context: Context, team_id: int, *, with_descendants: bool, page: PageRequest
 ) -> Page[UserRecord]:
     async def fetch(conn: AsyncConnection, team_ids: Sequence[int]) -> dict[int, Page[UserRecord]]:
-        pages = await db.members_by_team(
-            conn, team_ids, with_descendants=with_descendants, first=first, after=after, with_total=with_total
-        )
-        for page in pages.values():
-            context.loaders.prime_users(page.items)
+        pages = await db.members_by_team(conn, team_ids, with_descendants=with_descendants, page=page)
+        for each in pages.values():
+            context.loaders.prime_users(each.items)
         return pages
 
-    loader = context.loaders.pages(("members", with_descendants, first, after, with_total), fetch)
-    page: Page[UserRecord] = await loader.load(team_id)
-    return page
+    loader = context.loaders.pages(("members", with_descendants, page), fetch)
+    found: Page[UserRecord] = await loader.load(team_id)
+    return found
 
 
 async def memberships(context: Context, user_id: int) -> list[MembershipRecord]:

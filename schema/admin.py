@@ -10,7 +10,8 @@ from strawberry import relay
 from strawberry.extensions import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 
-from authz.admin import AUDIT_ORDER, AuditRecord, Rule
+from authz.admin import Rule
+from db.audit import AUDIT_ORDER, AuditRecord
 from db.users import USER_ORDER
 from resolvers import admin as resolve
 from resolvers import users as resolve_users
@@ -84,7 +85,7 @@ class Role:
         self, info: strawberry.Info[Context], first: int | None = None, after: str | None = None
     ) -> UserConnection:
         page = await resolve.role_members(
-            info.context, self.name, **arguments(info, first, after, USER_ORDER.name)
+            info.context, self.name, arguments(info, first, after, USER_ORDER.name)
         )
         return user_connection(info, page)
 
@@ -153,7 +154,7 @@ class AdminQuery:
     async def audit_log(
         self, info: strawberry.Info[Context], first: int | None = None, after: str | None = None
     ) -> AuditEntryConnection:
-        page = await resolve.audit_page(info.context, **arguments(info, first, after, AUDIT_ORDER.name))
+        page = await resolve.audit_page(info.context, arguments(info, first, after, AUDIT_ORDER.name))
         return connection(AuditEntryConnection, info.context, page, AUDIT_ORDER.name, AuditEntry.of)
 
 

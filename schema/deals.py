@@ -207,9 +207,7 @@ class Deal(relay.Node):
     async def history(
         self, info: strawberry.Info[Context], first: int | None = None, after: str | None = None
     ) -> "DealChangeConnection":
-        page = await resolve.history(
-            info.context, self.id, **arguments(info, first, after, HISTORY_ORDER.name)
-        )
+        page = await resolve.history(info.context, self.id, arguments(info, first, after, HISTORY_ORDER.name))
         return connection(
             DealChangeConnection, info.context, page, HISTORY_ORDER.name, lambda r: DealChange(record=r)
         )
@@ -245,7 +243,7 @@ async def deals_of(
     where, order = await deal_list(info.context, filter, order_by)
     cursors = ORDERINGS[order].name
     page = await resolve.deals_of(
-        info.context, parent_kind, parent_id, where, order=order, **arguments(info, first, after, cursors)
+        info.context, parent_kind, parent_id, where, order=order, page=arguments(info, first, after, cursors)
     )
     return connection(DealConnection, info.context, page, cursors, Deal.of)
 
@@ -264,7 +262,7 @@ class DealQuery:
         where, order = await deal_list(info.context, filter, order_by)
         cursors = ORDERINGS[order].name
         page = await resolve.deals_page(
-            info.context, where, order=order, **arguments(info, first, after, cursors)
+            info.context, where, order=order, page=arguments(info, first, after, cursors)
         )
         return connection(DealConnection, info.context, page, cursors, Deal.of)
 

@@ -8,8 +8,10 @@ from typing import Annotated, Any
 import strawberry
 from strawberry import relay
 
-from db.forecasts import SUBMISSION_ORDER, Subject, SubmissionRecord
+from db.forecasts import Subject
+from db.forecasts.submissions import SUBMISSION_ORDER, SubmissionRecord
 from db.periods import Period
+from db.vocabulary import USER
 from resolvers import forecasts as resolve
 from resolvers import pipelines as resolve_pipelines
 from resolvers import teams as resolve_teams
@@ -28,7 +30,7 @@ ForecastSubject = Annotated[User | Team, strawberry.union("ForecastSubject")]
 
 
 async def _subject(context: Context, subject: Subject) -> User | Team:
-    if subject.kind == "user":
+    if subject.kind == USER:
         user = await resolve_users.user(context, subject.id)
         assert user is not None  # rows and records only name existing subjects
         return User.of(user)
@@ -60,8 +62,8 @@ class SubjectInput:
         if (self.user_id is None) == (self.team_id is None):
             raise BadUserInput("subject: give exactly one of userId and teamId")
         if self.user_id is not None:
-            return Subject("user", ids.decode(self.user_id, "User", "subject.userId"))
-        return Subject("team", ids.decode(str(self.team_id), "Team", "subject.teamId"))
+            return Subject.user(ids.decode(self.user_id, "User", "subject.userId"))
+        return Subject.team(ids.decode(str(self.team_id), "Team", "subject.teamId"))
 
 
 @strawberry.type(
@@ -92,17 +94,7 @@ class Goal(relay.Node):
         found: list[Any] = []
         for key in keys:
             record = records.get(int(key)) if key.isdecimal() else None
-            if record is None:
-                found.append(None)
-                continue
-            subject = resolve.subject_of(record)
-            found.append(
-                cls.of(
-                    resolve.GoalView(
-                        subject, record.pipeline_id, record.period, record.amount, record.set_at, record
-                    )
-                )
-            )
+            found.append(cls.of(resolve.GoalView.of(record)) if record else None)
         return found
 
     @strawberry.field
@@ -154,7 +146,7 @@ class ForecastSubmission(relay.Node):
 
     @strawberry.field
     async def subject(self, info: strawberry.Info[Context]) -> ForecastSubject:
-        return await _subject(info.context, resolve.subject_of(self.record))
+        return await _subject(info.context, Subject.of(self.record.user_id, self.record.team_id))
 
     @strawberry.field
     async def pipeline(self, info: strawberry.Info[Context]) -> Pipeline:
@@ -256,7 +248,7 @@ class Forecast:
         return Team.of(self.table.team) if self.table.team else None
 
     def _row(self, row: resolve.Row) -> ForecastRow:
-        if row.subject.kind == "user":
+        if row.subject.kind == USER:
             return ForecastRow.of(row, User.of(self.table.user_records[row.subject.id]))
         return ForecastRow.of(row, Team.of(self.table.team_records[row.subject.id]))
 
@@ -274,10 +266,9 @@ class Forecast:
 
 
 async def subject_forecast_row(
-    context: Context, kind: str, subject_id: int, *, pipeline_id: strawberry.ID, period: Period
+    context: Context, subject: Subject, *, pipeline_id: strawberry.ID, period: Period
 ) -> ForecastRow | None:
     """User.forecast and Team.forecast (also written by the compiled read path)."""
-    subject = Subject(kind, subject_id)
     row = await resolve.subject_row(
         context, subject, ids.decode(pipeline_id, "Pipeline", "pipelineId"), period
     )
@@ -287,9 +278,7 @@ async def subject_forecast_row(
 async def subject_forecast(
     info: strawberry.Info[Context], subject: Subject, pipeline_id: strawberry.ID, period: Period
 ) -> ForecastRow | None:
-    return await subject_forecast_row(
-        info.context, subject.kind, subject.id, pipeline_id=pipeline_id, period=period
-    )
+    return await subject_forecast_row(info.context, subject, pipeline_id=pipeline_id, period=period)
 
 
 async def forecast_table(
@@ -334,7 +323,7 @@ async def subject_submissions(
         ids.decode(pipeline_id, "Pipeline", "pipelineId"),
         period,
         hidden_is_missing=hidden_is_missing,
-        **arguments(info, first, after, SUBMISSION_ORDER.name),
+        page=arguments(info, first, after, SUBMISSION_ORDER.name),
     )
     return connection(
         ForecastSubmissionConnection, info.context, page, SUBMISSION_ORDER.name, ForecastSubmission.of
@@ -419,6 +408,4 @@ class ForecastMutation:
             input.period,
             input.amount,
         )
-        return Goal.of(
-            resolve.GoalView(subject, record.pipeline_id, record.period, record.amount, record.set_at, record)
-        )
+        return Goal.of(resolve.GoalView.of(record))

@@ -6,7 +6,7 @@ from typing import Any, Generic, TypeVar
 import strawberry
 from graphql import FieldNode, FragmentSpreadNode, GraphQLResolveInfo, InlineFragmentNode, SelectionSetNode
 
-from db.pagination import Key, Page
+from db.pagination import Key, Page, PageRequest
 from resolvers.context import Context
 from resolvers.pagination import decode_cursor, encode_cursor, page_size
 
@@ -62,10 +62,10 @@ def page_request(
 
 def arguments(
     info: strawberry.Info[Context], first: int | None, after: str | None, ordering: str
-) -> dict[str, Any]:
-    """The page arguments for a resolver: size, the key after which to start, and whether to count."""
+) -> PageRequest:
+    """The page a resolver reads: its size, the key after which it starts, and whether to count."""
     size, start = page_request(info.context, first, after, ordering)
-    return {"first": size, "after": start, "with_total": wants(info._raw_info, "totalCount")}
+    return PageRequest(size, start, wants(info._raw_info, "totalCount"))
 
 
 def wants(info: GraphQLResolveInfo[Any], name: str) -> bool:

@@ -1,6 +1,6 @@
 """The forecast fields that users and teams share (goals, forecast row), written once.
 
-Each resolver names its subject from the object it is resolved on (a User or a Team).
+Each resolver names its subject from the object it is resolved on (a User or a Team: its SUBJECT_KIND).
 """
 
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 
 def _subject(root: Any) -> Subject:
-    return Subject(type(root).__name__.lower(), root.id)
+    """The subject a User or Team object stands for."""
+    return Subject(root.SUBJECT_KIND, root.id)
 
 
 async def subject_goals(

@@ -1,13 +1,14 @@
 """Teams and the team tree: types, queries and mutations."""
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import strawberry
 from strawberry import relay
 
 from db.teams import TEAM_ORDER, TeamRecord
 from db.users import USER_ORDER
+from db.vocabulary import TEAM, SubjectKind
 from resolvers import teams as resolve
 from resolvers import users as resolve_users
 from resolvers.context import Context
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 @strawberry.type(description="A team; teams nest into a tree.")
 class Team(relay.Node):
+    SUBJECT_KIND: ClassVar[SubjectKind] = TEAM  # the subject of its goals and forecast row
     id: relay.NodeID[int]
     name: str
     parent_id: strawberry.Private[int | None]
@@ -61,7 +63,7 @@ class Team(relay.Node):
             info.context,
             self.id,
             with_descendants=bool(include_descendants),
-            **arguments(info, first, after, USER_ORDER.name),
+            page=arguments(info, first, after, USER_ORDER.name),
         )
         return user_connection(info, page)
 
@@ -108,7 +110,7 @@ class TeamQuery:
         roots_only: bool | None = None,
     ) -> TeamConnection:
         page = await resolve.teams_page(
-            info.context, roots_only=bool(roots_only), **arguments(info, first, after, TEAM_ORDER.name)
+            info.context, roots_only=bool(roots_only), page=arguments(info, first, after, TEAM_ORDER.name)
         )
         return connection(TeamConnection, info.context, page, TEAM_ORDER.name, Team.of)
 

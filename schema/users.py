@@ -1,7 +1,7 @@
 """Users and team memberships: types, queries and mutations."""
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import strawberry
 from strawberry import relay
@@ -11,6 +11,7 @@ from db.pagination import Page
 from db.periods import Period
 from db.teams import MembershipRecord
 from db.users import USER_ORDER, UserRecord
+from db.vocabulary import USER, SubjectKind
 from resolvers import admin as resolve_admin
 from resolvers import teams as resolve_teams
 from resolvers import users as resolve
@@ -32,6 +33,7 @@ TeamRef = Annotated["Team", strawberry.lazy("schema.teams")]
 
 @strawberry.type(description="A person who can sign in; sales-seat holders appear in forecast rows.")
 class User(relay.Node):
+    SUBJECT_KIND: ClassVar[SubjectKind] = USER  # the subject of its goals and forecast row
     id: relay.NodeID[int]
     name: str
     email: str
@@ -119,7 +121,7 @@ class User(relay.Node):
         from schema.forecasts import subject_submissions  # noqa: PLC0415
 
         return await subject_submissions(
-            info, Subject("user", self.id), pipeline_id, period, first, after, hidden_is_missing=False
+            info, Subject.user(self.id), pipeline_id, period, first, after, hidden_is_missing=False
         )
 
     @strawberry.field(description="The deal columns this user chose to show (the viewer's own).")
@@ -186,7 +188,7 @@ class UserQuery:
             search=search,
             team_id=ids.decode(team_id, "Team", "teamId") if team_id is not None else None,
             without_team=bool(without_team),
-            **arguments(info, first, after, USER_ORDER.name),
+            page=arguments(info, first, after, USER_ORDER.name),
         )
         return user_connection(info, page)
 

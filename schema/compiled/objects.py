@@ -26,6 +26,7 @@ from sqlalchemy.types import BigInteger
 from strawberry.relay import Node, to_base64
 
 from db import render
+from db.forecasts import Subject
 from db.pipelines import PIPELINE_COLUMNS
 from db.tables import exchange_rates, pipelines, users
 from db.users import USER_COLUMNS
@@ -361,8 +362,8 @@ class UserForecast(Emitter):
     async def write(self, run: Run, f: Field) -> Any:
         from schema.forecasts import subject_forecast_row  # noqa: PLC0415
 
-        arguments = run.arguments(f.selected)
-        return f.compiled(await subject_forecast_row(run.context, "user", run.context.viewer.id, **arguments))
+        viewer = Subject.user(run.context.viewer.id)
+        return f.compiled(await subject_forecast_row(run.context, viewer, **run.arguments(f.selected)))
 
 
 USER_FORECAST = UserForecast()

@@ -20,7 +20,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-KEY = ("pipeline_id", "month", "owner_id", "stage_id", "manual_category", "currency", "frozen")
+KEY = ("pipeline_id", "month", "owner_id", "category", "state", "currency")
 
 
 def upgrade() -> None:
@@ -31,14 +31,12 @@ def upgrade() -> None:
         sa.Column("pipeline_id", sa.BigInteger(), nullable=False),
         sa.Column("month", sa.Date(), nullable=False),
         sa.Column("owner_id", sa.BigInteger(), nullable=False),
-        sa.Column("stage_id", sa.BigInteger(), nullable=False),
-        sa.Column("manual_category", sa.Text(), nullable=False),
+        sa.Column("category", sa.Text(), nullable=False),
+        sa.Column("state", sa.Text(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("frozen", sa.Boolean(), nullable=False),
         sa.Column("deals", sa.Integer(), nullable=False),
         sa.Column("amount", sa.Numeric(), nullable=False),
-        sa.Column("weighted_own", sa.Numeric(), nullable=False),
-        sa.Column("amount_by_stage", sa.Numeric(), nullable=False),
+        sa.Column("weighted", sa.Numeric(), nullable=False),
         sa.PrimaryKeyConstraint(*KEY, name=op.f("pk_deal_rollups")),
     )
     for statement in rollups.install_statements():

@@ -1,0 +1,27 @@
+"""The forecast tool (DOMAIN.md §4–§6), in parts:
+
+- `access`: the permission checks of a request (the rules are authz.forecasts');
+- `arithmetic`: a row's numbers from its figures, pure and database-free;
+- `table`: which rows a table has, their facts in a handful of statements, one row builder;
+- `goals` and `submissions`: reading and writing them.
+"""
+
+from resolvers.forecasts.arithmetic import Row
+from resolvers.forecasts.goals import GoalView, db_period, goal_by_ids, goals_of, set_goal
+from resolvers.forecasts.submissions import submission_by_ids, submissions, submit
+from resolvers.forecasts.table import Table, forecast_table, subject_row
+
+__all__ = [
+    "GoalView",
+    "Row",
+    "Table",
+    "db_period",
+    "forecast_table",
+    "goal_by_ids",
+    "goals_of",
+    "set_goal",
+    "subject_row",
+    "submission_by_ids",
+    "submissions",
+    "submit",
+]

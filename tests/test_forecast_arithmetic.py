@@ -1,0 +1,195 @@
+"""The §5 arithmetic of a forecast row and the §6 forecast rules, worked out by hand — no database.
+
+The figures below are one subject's deals for a period, already summed per forecast category:
+
+    category        deals  amount   weighted
+    NOT_FORECASTED      2   300.00     30.00   (one open, one lost)
+    PIPELINE            3  1000.00    200.00
+    BEST_CASE           1   500.00    250.00
+    COMMIT              2   800.00    600.00
+    CLOSED_WON          1   400.00    400.00
+    open-stage amount: 100 + 1000 + 500 + 800 = 2400.00
+"""
+
+import dataclasses
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from authz.catalog import Grant
+from authz.forecasts import ForecastRules
+from db.forecasts import Subject
+from db.forecasts.figures import NO_DEALS, Figures
+from db.teams import ViewerTeams
+from resolvers.forecasts.arithmetic import row
+
+D = Decimal
+FIGURES = Figures(
+    counts=(2, 3, 1, 2, 1),
+    amounts=(D("300.00"), D("1000.00"), D("500.00"), D("800.00"), D("400.00")),
+    weighted=(D("30.00"), D("200.00"), D("250.00"), D("600.00"), D("400.00")),
+    pipeline_value=D("2400.00"),
+    deal_count=9,
+    weighted_pipeline=D("1480.00"),
+)
+ANN = Subject.user(7)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    amount: Decimal
+
+
+def _row(figures: Figures | None = FIGURES, **given: Any) -> Any:
+    arguments: dict[str, Any] = {"weighted": False, "goal": None, "submission": None, "submitted": None,
+                                 "submissions_total": None, "ended": False, "open_": True} | given  # fmt: skip
+    if arguments["submission"] is not None:
+        arguments["submitted"] = arguments["submission"].amount
+    return row(ANN, figures, **arguments)
+
+
+def test_raw_amounts_and_total() -> None:
+    r = _row()
+    assert r.closed_won == D("400.00")
+    assert r.pipeline_value == D("2400.00")
+    assert r.deal_count == 9
+    assert r.weighted_pipeline == D("1480.00")
+    assert r.categories == (
+        ("NOT_FORECASTED", D("300.00"), 2),
+        ("PIPELINE", D("1000.00"), 3),
+        ("BEST_CASE", D("500.00"), 1),
+        ("COMMIT", D("800.00"), 2),
+        ("CLOSED_WON", D("400.00"), 1),
+    )
+    assert r.total == D("2700.00")  # 1000 + 500 + 800 + 400: NOT_FORECASTED is left out
+
+
+def test_weighted_pipelines_weight_every_category_but_closed_won() -> None:
+    r = _row(weighted=True)
+    assert [amount for _, amount, _ in r.categories] == [D("30.00"), D("200.00"), D("250.00"), D("600.00"),
+                                                         D("400.00")]  # fmt: skip
+    assert r.total == D("1450.00")  # 200 + 250 + 600 + closedWon 400
+    assert r.pipeline_value == D("2400.00")  # never weighted
+
+
+def test_goal_derived_numbers() -> None:
+    r = _row(goal=D("2000.00"))
+    assert r.gap == D("1600.00")
+    assert r.goal_attainment == pytest.approx(0.2)
+    assert r.pipeline_coverage == pytest.approx(1.2)
+    assert r.total_coverage == pytest.approx(1.35)
+
+
+def test_over_goal_gives_a_negative_gap() -> None:
+    assert _row(goal=D("250.00")).gap == D("-150.00")
+
+
+def test_without_a_goal_or_with_goal_zero() -> None:
+    none = _row()
+    assert (none.goal, none.gap, none.goal_attainment, none.pipeline_coverage, none.total_coverage) == (
+        None, None, None, None, None,
+    )  # fmt: skip
+    zero = _row(goal=D("0"))
+    assert zero.gap == D("-400.00")
+    assert (zero.goal_attainment, zero.pipeline_coverage, zero.total_coverage) == (None, None, None)
+
+
+def test_accuracy_only_once_the_period_has_ended() -> None:
+    assert _row(submission=Submitted(D("500.00"))).accuracy is None
+    assert _row(submission=Submitted(D("500.00")), ended=True).accuracy == pytest.approx(0.75)  # 1 − 100/400
+    assert _row(submission=Submitted(D("300.00")), ended=True).accuracy == pytest.approx(0.75)
+    assert _row(submission=Submitted(D("1200.00")), ended=True).accuracy == 0.0  # never below 0
+    assert _row(ended=True).accuracy is None  # no submission
+
+
+def test_accuracy_needs_closed_won() -> None:
+    nothing_won = dataclasses.replace(
+        FIGURES, counts=(*FIGURES.counts[:4], 0), amounts=(*FIGURES.amounts[:4], D(0)), deal_count=8
+    )
+    assert _row(nothing_won, submission=Submitted(D("10.00")), ended=True).accuracy is None
+
+
+def test_no_deals_reads_as_zeros_in_every_category() -> None:
+    r = _row(None, goal=D("100.00"))
+    assert r.categories == tuple((name, D(0), 0) for name, _, _ in _row().categories)
+    assert (r.closed_won, r.total, r.deal_count, r.gap, r.goal_attainment) == (
+        D(0),
+        D(0),
+        0,
+        D("100.00"),
+        0.0,
+    )
+
+
+def test_a_restricted_row_hides_goals_submissions_and_what_comes_of_them() -> None:
+    r = _row(goal=D("2000.00"), submission=Submitted(D("500.00")), submissions_total=D("9.00"), ended=True,
+             open_=False)  # fmt: skip
+    assert r.restricted
+    hidden = (r.goal, r.gap, r.goal_attainment, r.pipeline_coverage, r.total_coverage, r.submission,
+              r.submissions_total, r.accuracy)  # fmt: skip
+    assert hidden == (None,) * 8
+    assert (r.closed_won, r.total) == (D("400.00"), D("2700.00"))  # deal numbers stay
+
+
+def test_figures_of_disjoint_groups_add_up() -> None:
+    both = FIGURES + FIGURES
+    assert both.counts == (4, 6, 2, 4, 2)
+    assert both.amounts[4] == D("800.00")
+    assert (both.pipeline_value, both.deal_count) == (D("4800.00"), 18)
+    assert FIGURES + NO_DEALS == FIGURES
+
+
+# §6: the rules, over a viewer who manages team 1 (and its sub-team 2) and is a member of team 3.
+TEAMS = ViewerTeams(member=frozenset({1, 3}), managed=frozenset({1, 2}), reach=frozenset({1, 2, 3}))
+
+
+def _rules(scope: str) -> ForecastRules:
+    return ForecastRules(viewer_id=7, view=Grant(scope), teams=TEAMS)
+
+
+@pytest.mark.parametrize(
+    ("scope", "subject", "teams_of_user", "sees", "opens"),
+    [
+        ("ALL", Subject.user(99), frozenset(), True, True),
+        ("TEAM", Subject.user(7), frozenset(), True, True),  # oneself
+        ("TEAM", Subject.user(8), frozenset({2}), True, True),  # a member of a managed team
+        ("TEAM", Subject.user(9), frozenset({3}), True, False),  # a teammate: the team-only view
+        ("TEAM", Subject.user(10), frozenset({4}), False, False),  # out of reach
+        ("TEAM", Subject.team(2), frozenset(), True, True),
+        ("TEAM", Subject.team(3), frozenset(), True, False),
+        ("TEAM", Subject.team(4), frozenset(), False, False),
+        ("OWN", Subject.user(7), frozenset(), True, True),
+        ("OWN", Subject.user(8), frozenset({2}), False, True),  # opens, but the row is out of sight
+        ("OWN", Subject.team(1), frozenset(), False, True),
+    ],
+)
+def test_who_sees_a_row_and_whose_goals_are_open(
+    scope: str, subject: Subject, teams_of_user: frozenset[int], sees: bool, opens: bool
+) -> None:
+    rules = _rules(scope)
+    assert rules.sees(subject, teams_of_user) is sees
+    assert rules.opens(subject, teams_of_user) is opens
+
+
+@pytest.mark.parametrize(
+    ("scope", "subject", "teams_of_user", "submit", "set_goal"),
+    [
+        ("ALL", Subject.team(4), frozenset(), True, True),
+        ("TEAM", Subject.user(7), frozenset({1}), True, False),  # forecast:edit TEAM covers oneself
+        ("TEAM", Subject.user(8), frozenset({2}), True, True),
+        ("TEAM", Subject.user(9), frozenset({3}), False, False),  # a teammate the viewer does not manage
+        ("TEAM", Subject.team(2), frozenset(), True, True),
+        ("TEAM", Subject.team(3), frozenset(), False, False),
+        ("OWN", Subject.user(7), frozenset(), True, True),
+        ("OWN", Subject.user(8), frozenset({2}), False, False),
+        ("NONE", Subject.user(7), frozenset(), False, False),
+    ],
+)
+def test_who_may_submit_and_set_goals(
+    scope: str, subject: Subject, teams_of_user: frozenset[int], submit: bool, set_goal: bool
+) -> None:
+    rules, grant = _rules("ALL"), Grant(scope)
+    assert rules.may(grant, subject, teams_of_user, includes_oneself=True) is submit
+    assert rules.may(grant, subject, teams_of_user, includes_oneself=False) is set_goal
