@@ -8,11 +8,16 @@ the same rule without a check per row.
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, ColumnElement, any_, false, literal, or_
+from sqlalchemy import ARRAY, BigInteger, ColumnElement, any_, bindparam, false, literal, or_
 
 from authz.catalog import NOTHING, Grant
 from authz.roles import ADMIN
+from db.sql import OwnerScope
 from db.tables import deals
+
+# The parameters a statement built once per shape reads: who is asking, and their team reach.
+VIEWER = bindparam("viewer", type_=BigInteger)
+REACH = bindparam("reach", type_=ARRAY(BigInteger))
 
 
 def owner_predicate(
@@ -58,6 +63,15 @@ class Access:
         reach = literal(sorted(self.team_reach), ARRAY(BigInteger))
         return owner_predicate(
             self.grant(resource, action), owner, literal(self.viewer_id, BigInteger), reach
+        )
+
+    def scope(self, resource: str, action: str) -> OwnerScope:
+        """(resource, action) as a predicate on an owner column with the VIEWER and REACH parameters."""
+        grant = self.grant(resource, action)
+        return OwnerScope(
+            grant,
+            lambda owner: owner_predicate(grant, owner, VIEWER, REACH),
+            {"viewer": self.viewer_id, "reach": sorted(self.team_reach)},
         )
 
     def deals_visible(self) -> ColumnElement[bool] | None:

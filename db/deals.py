@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     BigInteger,
     ColumnElement,
     Row,
@@ -31,11 +30,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.types import TypeEngine
 
 from db.pagination import Ordering, Page, PageRequest, fetch_page, fetch_pages
 from db.pipelines import STAGE_COLUMNS, StageRecord
 from db.records import columns_of, record_of
+from db.sql import array_of
 from db.tables import company_settings, deal_changes, deals, exchange_rates, stages, users
 from db.teams import members_of
 from db.users import USER_COLUMNS, UserRecord, like_pattern
@@ -56,12 +55,16 @@ company_currency = select(company_settings.c.currency).scalar_subquery()
 
 
 def rate_of(
-    frozen_rate: ColumnElement[Any], currency: ColumnElement[Any], in_force: ColumnElement[Any]
+    frozen_rate: ColumnElement[Any],
+    currency: ColumnElement[Any],
+    in_force: ColumnElement[Any],
+    company: ColumnElement[Any] = company_currency,
 ) -> ColumnElement[Decimal]:
-    """The rate to the company currency: frozen once closed, 1 in the company currency, else today's."""
+    """The rate to the company currency (`company`, in the form `currency` has): frozen once closed, 1 in
+    the company currency, else today's."""
     return case(
         (frozen_rate.is_not(None), frozen_rate),
-        (currency == company_currency, literal(Decimal(1))),
+        (currency == company, literal(Decimal(1))),
         else_=in_force,
     )
 
@@ -209,11 +212,11 @@ class DealFilter:
         if self.close_to is not None:
             found.append(deals.c.close_date <= self.close_to)
         if self.stage_ids is not None:
-            found.append(deals.c.stage_id == any_(_array(self.stage_ids, BigInteger())))
+            found.append(deals.c.stage_id == any_(array_of(self.stage_ids, BigInteger())))
         if self.categories is not None:
-            found.append(category == any_(_array(self.categories, Text())))
+            found.append(category == any_(array_of(self.categories, Text())))
         if self.owner_ids is not None:
-            found.append(deals.c.owner_id == any_(_array(self.owner_ids, BigInteger())))
+            found.append(deals.c.owner_id == any_(array_of(self.owner_ids, BigInteger())))
         if self.team_id is not None:
             found.append(deals.c.owner_id.in_(members_of(self.team_id, with_descendants=True)))
         if self.state is not None:
@@ -222,10 +225,6 @@ class DealFilter:
             pattern = self.search if isinstance(self.search, ColumnElement) else like_pattern(self.search)
             found.append(deals.c.name.ilike(pattern))
         return found
-
-
-def _array(values: Any, item: TypeEngine[Any]) -> ColumnElement[Any]:
-    return values if isinstance(values, ColumnElement) else literal(list(values), ARRAY(item))
 
 
 def deals_query(

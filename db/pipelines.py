@@ -4,13 +4,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.pagination import ChildList
+from db.records import columns_of, record_of
 from db.tables import company_settings, exchange_rates, pipelines, stages
 
 
@@ -46,59 +46,47 @@ class ExchangeRateRecord:
     valid_from: date
 
 
-_PIPELINE = (pipelines.c.id, pipelines.c.name, pipelines.c.period_kind, pipelines.c.forecast_amount)
-PIPELINE_COLUMNS: dict[str, ColumnElement[Any]] = {column.name: column for column in _PIPELINE}
-_STAGE = (
-    stages.c.id,
-    stages.c.pipeline_id,
-    stages.c.label,
-    stages.c.display_order,
-    stages.c.probability,
-    stages.c.state,
-    stages.c.forecast_category,
-)
-# A StageRecord's values by field name.
-STAGE_COLUMNS: dict[str, ColumnElement[Any]] = {column.name: column for column in _STAGE}
+# A PipelineRecord's values by field name, and a StageRecord's.
+PIPELINE_COLUMNS = columns_of(PipelineRecord, pipelines)
+STAGE_COLUMNS = columns_of(StageRecord, stages)
+SETTINGS_COLUMNS = columns_of(CompanySettingsRecord, company_settings)
+RATE_COLUMNS = columns_of(ExchangeRateRecord, exchange_rates)
+_PIPELINE = tuple(PIPELINE_COLUMNS.values())
+_STAGE = tuple(STAGE_COLUMNS.values())
 
 
 async def all_pipelines(conn: AsyncConnection) -> list[PipelineRecord]:
     rows = await conn.execute(select(*_PIPELINE).order_by(pipelines.c.id))
-    return [PipelineRecord(*row) for row in rows]
+    return [record_of(PipelineRecord, row) for row in rows]
 
 
 async def pipelines_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, PipelineRecord]:
     rows = await conn.execute(select(*_PIPELINE).where(pipelines.c.id.in_(list(ids))))
-    return {row.id: PipelineRecord(*row) for row in rows}
+    return {row.id: record_of(PipelineRecord, row) for row in rows}
 
 
 STAGES = ChildList(select(*_STAGE), stages.c.pipeline_id, (stages.c.display_order,))
 
 
 async def stages_by_pipeline_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[StageRecord]]:
-    return await STAGES.fetch(
-        conn, ids, lambda row: StageRecord(**{n: row._mapping[n] for n in STAGE_COLUMNS})
-    )
+    return await STAGES.fetch(conn, ids, lambda row: record_of(StageRecord, row))
 
 
 async def stages_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, StageRecord]:
     rows = await conn.execute(select(*_STAGE).where(stages.c.id.in_(list(ids))))
-    return {row.id: StageRecord(*row) for row in rows}
+    return {row.id: record_of(StageRecord, row) for row in rows}
 
 
 async def read_company_settings(conn: AsyncConnection) -> CompanySettingsRecord:
-    row = (
-        await conn.execute(select(company_settings.c.currency, company_settings.c.fiscal_year_start_month))
-    ).one()
-    return CompanySettingsRecord(*row)
+    row = (await conn.execute(select(*SETTINGS_COLUMNS.values()))).one()
+    return record_of(CompanySettingsRecord, row)
 
 
 async def all_exchange_rates(conn: AsyncConnection) -> list[ExchangeRateRecord]:
     rows = await conn.execute(
-        select(exchange_rates.c.currency, exchange_rates.c.rate, exchange_rates.c.valid_from).order_by(
-            exchange_rates.c.currency, exchange_rates.c.valid_from.desc()
-        )
+        select(*RATE_COLUMNS.values()).order_by(exchange_rates.c.currency, exchange_rates.c.valid_from.desc())
     )
-    return [ExchangeRateRecord(*row) for row in rows]
+    return [record_of(ExchangeRateRecord, row) for row in rows]
 
 
 async def insert_pipeline(
@@ -129,22 +117,14 @@ async def update_stage(conn: AsyncConnection, stage_id: int, values: dict[str, o
 
 async def update_company_settings(conn: AsyncConnection, values: dict[str, object]) -> CompanySettingsRecord:
     row = (
-        await conn.execute(
-            update(company_settings)
-            .values(**values)
-            .returning(company_settings.c.currency, company_settings.c.fiscal_year_start_month)
-        )
+        await conn.execute(update(company_settings).values(**values).returning(*SETTINGS_COLUMNS.values()))
     ).one()
-    return CompanySettingsRecord(*row)
+    return record_of(CompanySettingsRecord, row)
 
 
 async def lock_company_settings(conn: AsyncConnection) -> CompanySettingsRecord:
-    row = (
-        await conn.execute(
-            select(company_settings.c.currency, company_settings.c.fiscal_year_start_month).with_for_update()
-        )
-    ).one()
-    return CompanySettingsRecord(*row)
+    row = (await conn.execute(select(*SETTINGS_COLUMNS.values()).with_for_update())).one()
+    return record_of(CompanySettingsRecord, row)
 
 
 async def upsert_exchange_rate(
@@ -155,9 +135,5 @@ async def upsert_exchange_rate(
         index_elements=[exchange_rates.c.currency, exchange_rates.c.valid_from],
         set_={"rate": stmt.excluded.rate},
     )
-    row = (
-        await conn.execute(
-            stmt.returning(exchange_rates.c.currency, exchange_rates.c.rate, exchange_rates.c.valid_from)
-        )
-    ).one()
-    return ExchangeRateRecord(*row)
+    row = (await conn.execute(stmt.returning(*RATE_COLUMNS.values()))).one()
+    return record_of(ExchangeRateRecord, row)

@@ -1,6 +1,7 @@
 """Records read from rows by name: a record is a frozen dataclass whose fields name its columns, so
 each is declared once and never read back by position."""
 
+import functools
 from dataclasses import fields
 from typing import Any, TypeVar
 
@@ -14,7 +15,12 @@ def columns_of(record: type[Any], table: Table) -> dict[str, ColumnElement[Any]]
     return {f.name: table.c[f.name] for f in fields(record)}
 
 
+@functools.cache
+def _names(record: type[Any]) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(record))
+
+
 def record_of(record: type[R], row: Any) -> R:
     """A record from a row that has (at least) a column per field."""
     values = row._mapping
-    return record(**{f.name: values[f.name] for f in fields(record)})  # type: ignore[arg-type]
+    return record(*[values[name] for name in _names(record)])  # type: ignore[arg-type]

@@ -1,13 +1,21 @@
-"""Deal rollups: the forecast's figures kept, per owner and close month, by PostgreSQL itself in the
+"""Deal rollups: the forecast's figures kept, per owner and period, by PostgreSQL itself in the
 transaction of every write that moves them (DOMAIN.md §5; README "Rollups").
 
-A rollup row sums the deals of one (pipeline, close month, owner, forecast category, stage state,
-currency): their count, their amount and their weighted amount. The category and the probability are
-the deal's own (db.deals.category_of, probability_of: the stage decides them unless the deal overrides
-them); the currency is the deal's while its rate is open — those amounts are converted when read, at
-the rate in force that day — and none ('') once the rate is frozen, the amounts then being in the
-company currency already. So an exchange-rate change moves no rollup (it is read through), while a
-write to a deal, or a change of a stage's category mapping or probability, re-folds the deals it moves.
+A rollup row sums the deals of one (pipeline, period bucket, owner, currency), pivoted by forecast
+category: per category the number of deals, their amount and their weighted amount (`deals_pipeline`,
+`amount_commit`, …), and the amount of the open-stage ones (`open_amount`). Every deal is in two
+buckets, its close month and its fiscal quarter, so a forecast table of either kind of period reads one
+bucket per owner and currency (`requarter` re-buckets the quarters when the fiscal year's start
+changes). The category and the probability are the deal's own (db.deals.category_of, probability_of:
+the stage decides them unless the deal overrides them); the currency is the deal's while its rate is
+open — those amounts are converted when read, at the rate in force that day — and none (FROZEN) once the
+rate is frozen, the amounts then being in the company currency already. So an exchange-rate change moves
+no rollup (it is read through), while a write to a deal, or a change of a stage's category mapping or
+probability, re-folds the deals it moves.
+
+Why this shape: a forecast table costs what PostgreSQL's NUMERIC sums over its rollup rows cost, so the
+rows a table reads are kept few — one bucket, the categories as columns, the currency a small integer
+(`currency_code`), which groups several times faster than text.
 
 Statement-level triggers with transition tables fold each INSERT, UPDATE, DELETE or COPY of deals —
 whatever its number of rows — into one grouped upsert, in the writer's transaction: a rolled-back write
@@ -20,62 +28,108 @@ the deals and `drift` compares them with a from-scratch aggregate (`pipecast rol
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Date,
+    Integer,
     Select,
+    SmallInteger,
     and_,
     case,
     cast,
+    column,
     func,
     literal,
     or_,
     select,
     table,
     text,
+    true,
     union_all,
+    values,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.deals import category_of, probability_of
-from db.tables import deal_rollups, deals, stages
+from db.periods import Period
+from db.tables import company_settings, deal_rollups, deals, rollup_measure, stages
+from db.vocabulary import FORECAST_CATEGORIES, MONTH, OPEN
 
 _DIALECT = PGDialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's dialect classes carry no types
 NO_OWNER = 0  # an unassigned deal's owner in the rollup key (keys hold no NULLs)
-FROZEN = ""  # the currency of amounts whose rate is frozen (they are in the company currency)
+FROZEN = 0  # the currency of amounts whose rate is frozen (they are in the company currency)
 
-KEY_COLUMNS = [
-    deal_rollups.c[n] for n in ("pipeline_id", "month", "owner_id", "category", "state", "currency")
-]
-MEASURE_COLUMNS = [deal_rollups.c[n] for n in ("deals", "amount", "weighted")]
-KEYS = [c.name for c in KEY_COLUMNS]
-MEASURES = [c.name for c in MEASURE_COLUMNS]
+
+def currency_code(currency: ColumnElement[Any]) -> ColumnElement[int]:
+    """An ISO currency code (three letters A–Z, as the tables check) as a number 1…19682: its letters in
+    base 27. 0 is FROZEN."""
+    a, b, c = (func.ascii(func.substr(currency, n, 1)) - 64 for n in (1, 2, 3))
+    return cast(a * 729 + b * 27 + c, SmallInteger)
+
+
+def currency_of_code(code: int) -> str:
+    """The ISO code of a currency_code number ('' for FROZEN)."""
+    if code == FROZEN:
+        return ""
+    return "".join(chr(64 + code // 27**n % 27) for n in (2, 1, 0))
+
+
+MONTH_SPAN, QUARTER_SPAN = 1, 3  # a bucket's length in months: a calendar month, or a fiscal quarter
+KEYS = ["pipeline_id", "span", "month", "owner_id", "currency"]
+KEY_COLUMNS = [deal_rollups.c[n] for n in KEYS]
+MEASURES = [c.name for c in deal_rollups.columns if c.name not in KEYS]
+
+
+# The first month of the company's fiscal year (the quarter buckets follow it; `requarter` re-buckets them
+# when it changes).
+fiscal_start = select(company_settings.c.fiscal_year_start_month).scalar_subquery()
+
+
+def _quarter_of(month: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The first month of the fiscal quarter a month (its first day) is in."""
+    into_quarter = func.mod(func.extract("month", month).cast(Integer) - fiscal_start + 12, 3)
+    return cast(month - func.make_interval(0, into_quarter), Date)
 
 
 def _contributions(rows: Any, sign: int) -> Select[Any]:
     """What each deal of `rows` (the deals table, or a transition table of the triggers) adds to its
-    rollup row, times `sign`: its key, 1 deal, its amount (converted once frozen) and weighted amount."""
+    two rollup rows — its close month's and its fiscal quarter's — times `sign`: the key, and in its
+    category's columns 1 deal, its amount (converted once frozen) and its weighted amount; its amount
+    again in `open_amount` while its stage is open."""
     stage = stages.alias("stage")
-    amount = rows.c.amount * func.coalesce(rows.c.frozen_rate, 1)
-    probability = probability_of(rows.c.probability, stage.c.probability)
+    amount = rows.c.amount * func.coalesce(rows.c.frozen_rate, 1) * sign
+    weighted = amount * probability_of(rows.c.probability, stage.c.probability)
+    category = category_of(stage.c.state, stage.c.forecast_category, rows.c.forecast_category)
+    zero = literal(0)
+    measures = []
+    for name in FORECAST_CATEGORIES:
+        mine = category == name
+        measures += [
+            case((mine, literal(sign)), else_=zero).label(rollup_measure("deals", name)),
+            case((mine, amount), else_=zero).label(rollup_measure("amount", name)),
+            case((mine, weighted), else_=zero).label(rollup_measure("weighted", name)),
+        ]
+    measures.append(case((stage.c.state == OPEN, amount), else_=zero).label("open_amount"))
+    spans = values(column("span", SmallInteger), name="spans").data([(MONTH_SPAN,), (QUARTER_SPAN,)])
+    month = cast(func.date_trunc("month", rows.c.close_date), Date)
     return (
         select(
             rows.c.pipeline_id.label("pipeline_id"),
-            cast(func.date_trunc("month", rows.c.close_date), Date).label("month"),
+            spans.c.span.label("span"),
+            case((spans.c.span == MONTH_SPAN, month), else_=_quarter_of(month)).label("month"),
             func.coalesce(rows.c.owner_id, NO_OWNER).label("owner_id"),
-            category_of(stage.c.state, stage.c.forecast_category, rows.c.forecast_category).label("category"),
-            stage.c.state.label("state"),
-            case((rows.c.frozen_rate.is_not(None), literal(FROZEN)), else_=rows.c.currency).label("currency"),
-            literal(sign).label("deals"),
-            (amount * sign).label("amount"),
-            (amount * probability * sign).label("weighted"),
+            case(
+                (rows.c.frozen_rate.is_not(None), literal(FROZEN)), else_=currency_code(rows.c.currency)
+            ).label("currency"),
+            *measures,
         )
         .select_from(rows)
         .join(stage, stage.c.id == rows.c.stage_id)
+        .join(spans, true())
     )
 
 
@@ -106,7 +160,7 @@ def _sql(statement: Any) -> str:
 
 
 def _transition(name: str) -> Any:
-    return table(name, *(column._copy() for column in deals.columns))
+    return table(name, *(c._copy() for c in deals.columns))
 
 
 def _trigger_function(name: str, parts: Sequence[tuple[str, int]]) -> str:
@@ -169,6 +223,23 @@ async def restage(conn: AsyncConnection, stage_id: int, change: Callable[[], Awa
     await _fold_stage(conn, stage_id, 1)
 
 
+async def requarter(conn: AsyncConnection) -> None:
+    """After a change of the fiscal year's start, in its transaction: every quarter bucket summed again
+    from the month buckets, by the new quarters. Deal writes wait until the change commits; those that
+    folded in before the lock by the old quarters are summed again with the rest."""
+    await conn.execute(text("LOCK TABLE deals IN SHARE ROW EXCLUSIVE MODE"))
+    r = deal_rollups
+    await conn.execute(r.delete().where(r.c.span == QUARTER_SPAN))
+    quarter = _quarter_of(r.c.month)
+    keys = [r.c.pipeline_id, literal(QUARTER_SPAN, SmallInteger), quarter, r.c.owner_id, r.c.currency]
+    regrouped = (
+        select(*keys, *(func.sum(r.c[m]) for m in MEASURES))
+        .where(r.c.span == MONTH_SPAN)
+        .group_by(r.c.pipeline_id, quarter, r.c.owner_id, r.c.currency)
+    )
+    await conn.execute(r.insert().from_select([*KEYS, *MEASURES], regrouped))
+
+
 def backfill_statement() -> str:
     """The SQL that fills the rollups from the deals."""
     return _sql(postgresql.insert(deal_rollups).from_select([*KEYS, *MEASURES], _fresh()))
@@ -197,8 +268,21 @@ class Drift:
     """A rollup row that differs from what the deals add up to (None: the row is missing)."""
 
     key: tuple[Any, ...]
-    stored: tuple[int, Decimal, Decimal] | None
-    expected: tuple[int, Decimal, Decimal] | None
+    stored: dict[str, Any] | None
+    expected: dict[str, Any] | None
+
+    def described(self) -> str:
+        """The key and the figures that differ, in words."""
+        pipeline, span, month, owner, currency = self.key
+        bucket = f"{month:%Y-%m}" if span == MONTH_SPAN else f"the quarter from {month:%Y-%m}"
+        currency_name = currency_of_code(currency) or "frozen"
+        where = f"pipeline {pipeline}, {bucket}, owner {owner or 'none'}, {currency_name}"
+        if self.stored is None or self.expected is None:
+            return f"{where}: {'missing' if self.stored is None else 'no deals add up to it'}"
+        differing = [m for m in MEASURES if self.stored[m] != self.expected[m]]
+        return f"{where}: " + ", ".join(
+            f"{m} stored {self.stored[m]}, the deals add up to {self.expected[m]}" for m in differing
+        )
 
 
 async def drift(conn: AsyncConnection) -> list[Drift]:
@@ -215,6 +299,8 @@ async def drift(conn: AsyncConnection) -> list[Drift]:
     query = (
         select(
             *(func.coalesce(stored.c[k], fresh.c[k]).label(k) for k in KEYS),
+            stored.c.month.is_not(None).label("is_stored"),
+            fresh.c.month.is_not(None).label("is_expected"),
             *(stored.c[m].label(f"stored_{m}") for m in MEASURES),
             *(fresh.c[m].label(f"expected_{m}") for m in MEASURES),
         )
@@ -228,18 +314,13 @@ async def drift(conn: AsyncConnection) -> list[Drift]:
         found.append(
             Drift(
                 tuple(values[k] for k in KEYS),
-                _measures(values, "stored_"),
-                _measures(values, "expected_"),
+                {m: values[f"stored_{m}"] for m in MEASURES} if values["is_stored"] else None,
+                {m: values[f"expected_{m}"] for m in MEASURES} if values["is_expected"] else None,
             )
         )
     return found
 
 
-def _measures(values: Any, prefix: str) -> Any:
-    found = tuple(values[prefix + m] for m in MEASURES)
-    return None if found[0] is None else found
-
-
-def months(start: date, end: date) -> tuple[date, date]:
-    """The rollup months a close-date range covers (periods are whole months)."""
-    return start.replace(day=1), end.replace(day=1)
+def bucket(period: Period, fiscal_start_month: int) -> tuple[int, date]:
+    """The rollup bucket of a forecast period: its span and first month."""
+    return (MONTH_SPAN if period.kind == MONTH else QUARTER_SPAN), period.start(fiscal_start_month)

@@ -142,6 +142,9 @@ async def seed(conn: AsyncConnection, plan: SeedPlan, progress: Progress = lambd
     await _goals_and_submissions(
         conn, plan, rng=rng, pipeline_id=pipeline_id, team_ids=team_ids, people=people
     )
+    # Fresh statistics for every table the seed filled: without them the planner guesses a handful of
+    # rows for the teams, users and rollups, and chooses plans that cost the first minutes of use.
+    await conn.execute(text("ANALYZE"))
     return SeedSummary(len(team_ids), len(people.owners) + 1, plan.deals, people.accounts)
 
 
@@ -342,7 +345,6 @@ async def _without_deal_indexes(conn: AsyncConnection) -> AsyncIterator[None]:
         await conn.execute(CreateIndex(ix))
     for fk in foreign_keys:
         await conn.execute(AddConstraint(fk))
-    await conn.execute(text("ANALYZE deals"))
 
 
 async def _goals_and_submissions(

@@ -29,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from db.vocabulary import AMOUNT_BASES, FORECAST_CATEGORIES, MEMBERSHIP_ROLES, PERIOD_KINDS, STAGE_STATES
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -43,11 +45,10 @@ MONEY = Numeric(15, 2)
 RATE = Numeric(20, 10)
 PROBABILITY = Numeric(5, 4)
 
-PERIOD_KINDS = ("MONTH", "QUARTER")
-AMOUNT_BASES = ("WEIGHTED", "RAW")
-STAGE_STATES = ("OPEN", "WON", "LOST")
-FORECAST_CATEGORIES = ("NOT_FORECASTED", "PIPELINE", "BEST_CASE", "COMMIT", "CLOSED_WON")
-MEMBERSHIP_ROLES = ("MEMBER", "MANAGER")
+
+def rollup_measure(kind: str, category: str) -> str:
+    """The deal_rollups column of one category's `kind` of figure: deals, amount or weighted."""
+    return f"{kind}_{category.lower()}"
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -171,21 +172,24 @@ deals = Table(
     Index("ix_deals_owner_id", "owner_id", "id"),
 )
 
-# The forecast's figures per owner, close month, category, state and open currency, kept in the writers'
-# transactions (db/rollups.py). Keys hold no NULLs: owner 0 is "no owner", currency '' "frozen, already in
-# the company currency". Sums are unconstrained NUMERIC, so they stay exact.
+# The forecast's figures per owner, period bucket (a close month, and a fiscal quarter) and open currency,
+# pivoted by forecast category, kept in the writers' transactions (db/rollups.py). Keys hold no NULLs:
+# owner 0 is "no owner"; currency is db.rollups.currency_code's number of the ISO code, 0 "frozen, already
+# in the company currency". Sums are unconstrained NUMERIC, so they stay exact.
 deal_rollups = Table(
     "deal_rollups",
     metadata,
     Column("pipeline_id", BigInteger, primary_key=True),
-    Column("month", Date, primary_key=True),
+    Column("span", SmallInteger, primary_key=True),  # 1: the calendar month; 3: the fiscal quarter
+    Column("month", Date, primary_key=True),  # the bucket's first month
     Column("owner_id", BigInteger, primary_key=True),
-    Column("category", Text, primary_key=True),
-    Column("state", Text, primary_key=True),
-    Column("currency", String(3), primary_key=True),
-    Column("deals", Integer, nullable=False),
-    Column("amount", Numeric, nullable=False),
-    Column("weighted", Numeric, nullable=False),
+    Column("currency", SmallInteger, primary_key=True),
+    *(
+        Column(rollup_measure(kind, category), Integer if kind == "deals" else Numeric, nullable=False)
+        for category in FORECAST_CATEGORIES
+        for kind in ("deals", "amount", "weighted")
+    ),
+    Column("open_amount", Numeric, nullable=False),
 )
 
 deal_changes = Table(

@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.pagination import ChildList, Ordering, Page, PageRequest, fetch_page
+from db.records import columns_of, record_of
 from db.tables import team_memberships, teams
 
 
@@ -27,16 +28,11 @@ class MembershipRecord:
     is_primary: bool
 
 
-_TEAM = (teams.c.id, teams.c.name, teams.c.parent_id)
 # A TeamRecord's values by field name, and a membership's.
-TEAM_COLUMNS: dict[str, ColumnElement[Any]] = {column.name: column for column in _TEAM}
-_MEMBERSHIP = (
-    team_memberships.c.team_id,
-    team_memberships.c.user_id,
-    team_memberships.c.role,
-    team_memberships.c.is_primary,
-)
-MEMBERSHIP_COLUMNS: dict[str, ColumnElement[Any]] = {column.name: column for column in _MEMBERSHIP}
+TEAM_COLUMNS = columns_of(TeamRecord, teams)
+MEMBERSHIP_COLUMNS = columns_of(MembershipRecord, team_memberships)
+_TEAM = tuple(TEAM_COLUMNS.values())
+_MEMBERSHIP = tuple(MEMBERSHIP_COLUMNS.values())
 TEAM_ORDER = Ordering("teams.NAME_ASC", (teams.c.name, teams.c.id))
 
 
@@ -79,7 +75,7 @@ def members_of(team: ColumnElement[Any] | int, *, with_descendants: bool) -> Sel
 
 async def teams_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, TeamRecord]:
     rows = await conn.execute(select(*_TEAM).where(teams.c.id.in_(list(ids))))
-    return {row.id: TeamRecord(row.id, row.name, row.parent_id) for row in rows}
+    return {row.id: record_of(TeamRecord, row) for row in rows}
 
 
 CHILDREN = ChildList(select(*_TEAM), teams.c.parent_id, (teams.c.name, teams.c.id))
@@ -91,7 +87,7 @@ MEMBERSHIPS = ChildList(
 
 
 def _team(row: Any) -> TeamRecord:
-    return TeamRecord(row.id, row.name, row.parent_id)
+    return record_of(TeamRecord, row)
 
 
 async def children_by_parent(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[TeamRecord]]:
@@ -99,9 +95,7 @@ async def children_by_parent(conn: AsyncConnection, ids: Sequence[int]) -> dict[
 
 
 async def memberships_by_user(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[MembershipRecord]]:
-    return await MEMBERSHIPS.fetch(
-        conn, ids, lambda row: MembershipRecord(row.team_id, row.user_id, row.role, row.is_primary)
-    )
+    return await MEMBERSHIPS.fetch(conn, ids, lambda row: record_of(MembershipRecord, row))
 
 
 def teams_query(*, roots_only: bool) -> Select[Any]:
@@ -116,7 +110,7 @@ async def list_teams(conn: AsyncConnection, *, roots_only: bool, page: PageReque
 
 async def create_team(conn: AsyncConnection, *, name: str, parent_id: int | None) -> TeamRecord:
     row = (await conn.execute(insert(teams).values(name=name, parent_id=parent_id).returning(*_TEAM))).one()
-    return TeamRecord(row.id, row.name, row.parent_id)
+    return record_of(TeamRecord, row)
 
 
 async def is_in_subtree(conn: AsyncConnection, team_id: int, candidate: int) -> bool:
@@ -130,12 +124,12 @@ async def update_team(conn: AsyncConnection, team_id: int, values: dict[str, Any
     row = (
         await conn.execute(update(teams).where(teams.c.id == team_id).values(**values).returning(*_TEAM))
     ).one()
-    return TeamRecord(row.id, row.name, row.parent_id)
+    return record_of(TeamRecord, row)
 
 
 async def lock_team(conn: AsyncConnection, team_id: int) -> TeamRecord | None:
     row = (await conn.execute(select(*_TEAM).where(teams.c.id == team_id).with_for_update())).first()
-    return TeamRecord(row.id, row.name, row.parent_id) if row else None
+    return record_of(TeamRecord, row) if row else None
 
 
 async def primary_team_of(conn: AsyncConnection, user_id: int) -> int | None:
@@ -157,7 +151,7 @@ async def set_membership(conn: AsyncConnection, membership: MembershipRecord) ->
         set_={"role": stmt.excluded.role, "is_primary": stmt.excluded.is_primary},
     )
     row = (await conn.execute(stmt.returning(*_MEMBERSHIP))).one()
-    return MembershipRecord(*row)
+    return record_of(MembershipRecord, row)
 
 
 async def remove_membership(conn: AsyncConnection, team_id: int, user_id: int) -> bool:

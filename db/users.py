@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.pagination import ChildList, Ordering, Page, PageRequest, fetch_page, fetch_pages
 from db.pipelines import CompanySettingsRecord
+from db.records import columns_of, record_of
 from db.tables import company_settings, team_memberships, user_preferences, users
 from db.teams import members_of, team_reach
 from db.vocabulary import MANAGER
@@ -24,14 +25,13 @@ class UserRecord:
     sales_seat: bool
 
 
-_COLUMNS = (users.c.id, users.c.name, users.c.email, users.c.active, users.c.sales_seat)
-# A UserRecord's values by field name.
-USER_COLUMNS: dict[str, ColumnElement[Any]] = {column.name: column for column in _COLUMNS}
+USER_COLUMNS = columns_of(UserRecord, users)  # a UserRecord's values by field name
+_COLUMNS = tuple(USER_COLUMNS.values())
 USER_ORDER = Ordering("users.NAME_ASC", (users.c.name, users.c.id))
 
 
 def user_record(row: Any) -> UserRecord:
-    return UserRecord(row.id, row.name, row.email, row.active, row.sales_seat)
+    return record_of(UserRecord, row)
 
 
 def user_columns() -> tuple[Any, ...]:

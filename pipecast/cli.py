@@ -300,7 +300,7 @@ def _rollups_verify(args: argparse.Namespace) -> None:
     keys = "pipeline, month, owner, stage, manual category, currency, frozen"
     print(f"{len(found)} rollup rows differ from the deals (key: {keys}; deals, amount, weighted, rest):")
     for drift in found[:SHOWN_DRIFT]:
-        print(f"  {drift.key}: stored {drift.stored}, the deals add up to {drift.expected}")
+        print(f"  {drift.described()}: stored {drift.stored}, the deals add up to {drift.expected}")
     if len(found) > SHOWN_DRIFT:
         print(f"  … and {len(found) - SHOWN_DRIFT} more")
     print("run `pipecast rollups rebuild` to recompute them")

@@ -183,6 +183,8 @@ async def update_company_settings(
         if not values:
             return before
         after = await db.update_company_settings(conn, values)
+        if after.fiscal_year_start_month != before.fiscal_year_start_month:
+            await rollups.requarter(conn)  # the rollups' quarter buckets follow the fiscal year
         if after != before:
             await audit(
                 conn,

@@ -172,9 +172,14 @@ class ForecastSubmissionConnection(Connection[ForecastSubmission]):
     description="One forecast category's amount (weighted or raw, per the pipeline) and deal count."
 )
 class CategoryTotal:
-    category: ForecastCategory
-    amount: Decimal
-    count: int
+    category: ForecastCategory = strawberry.field(description="The forecast category.")
+    amount: Decimal = strawberry.field(
+        description="Σ forecast amount of the category's deals (CLOSED_WON: closedWon), rounded to cents."
+    )
+    count: int = strawberry.field(description="The number of deals in the category.")
+
+
+_CATEGORY = {c.value: c for c in ForecastCategory}
 
 
 def _m(value: Decimal | None) -> Decimal | None:
@@ -183,50 +188,96 @@ def _m(value: Decimal | None) -> Decimal | None:
 
 @strawberry.type(description="One subject's numbers for a pipeline and period, as DOMAIN.md §5 defines them.")
 class ForecastRow:
-    # Plain fields, filled once: a table has a row per user, and per-field resolvers would dominate it.
-    subject: ForecastSubject
-    goal: Decimal | None
-    closed_won: Decimal
-    gap: Decimal | None
-    goal_attainment: float | None
-    pipeline_value: Decimal
-    pipeline_coverage: float | None
-    categories: list[CategoryTotal]
-    total: Decimal
-    total_coverage: float | None
-    weighted_pipeline: Decimal
-    deal_count: int
-    submission: ForecastSubmission | None
-    submissions_total: Decimal | None
-    accuracy: float | None
-    restricted: bool = strawberry.field(
-        description="True when goals and submissions of this subject are hidden from the viewer "
-        "(team-only view)."
-    )
+    # A view of the row's arithmetic (resolvers.forecasts.arithmetic): each field is worked out only when
+    # selected, and needs nothing but the row, so the compiled read path writes it without the executor.
+    row: strawberry.Private[resolve.Row]
+    subject_object: strawberry.Private[User | Team]
 
     @classmethod
     def of(cls, row: resolve.Row, subject: User | Team) -> "ForecastRow":
-        return cls(
-            subject=subject,
-            goal=_m(row.goal),
-            closed_won=money(row.closed_won),
-            gap=_m(row.gap),
-            goal_attainment=row.goal_attainment,
-            pipeline_value=money(row.pipeline_value),
-            pipeline_coverage=row.pipeline_coverage,
-            categories=[
-                CategoryTotal(category=ForecastCategory(c), amount=money(a), count=n)
-                for c, a, n in row.categories
-            ],
-            total=money(row.total),
-            total_coverage=row.total_coverage,
-            weighted_pipeline=money(row.weighted_pipeline),
-            deal_count=row.deal_count,
-            submission=ForecastSubmission.of(row.submission) if row.submission else None,
-            submissions_total=_m(row.submissions_total),
-            accuracy=row.accuracy,
-            restricted=row.restricted,
-        )
+        return cls(row=row, subject_object=subject)
+
+    @strawberry.field(description="The user or team the row is about (a table's summary: the viewer).")
+    def subject(self) -> ForecastSubject:
+        return self.subject_object
+
+    @strawberry.field(
+        description="The goal for the period (a team without its own: the Σ of its members' goals); null "
+        "without one, or when restricted."
+    )
+    def goal(self) -> Decimal | None:
+        return _m(self.row.goal)
+
+    @strawberry.field(description="Σ amount in company currency of the deals in a WON stage.")
+    def closed_won(self) -> Decimal:
+        return money(self.row.closed_won)
+
+    @strawberry.field(description="goal − closedWon (negative when over goal); null without a goal.")
+    def gap(self) -> Decimal | None:
+        return _m(self.row.gap)
+
+    @strawberry.field(description="closedWon ÷ goal; null without a goal or when it is 0.")
+    def goal_attainment(self) -> float | None:
+        return self.row.goal_attainment
+
+    @strawberry.field(description="Σ amount in company currency of the deals in an OPEN stage.")
+    def pipeline_value(self) -> Decimal:
+        return money(self.row.pipeline_value)
+
+    @strawberry.field(description="pipelineValue ÷ goal; null without a goal or when it is 0.")
+    def pipeline_coverage(self) -> float | None:
+        return self.row.pipeline_coverage
+
+    @strawberry.field(description="Every forecast category, each with its forecast amount and deal count.")
+    def categories(self) -> list[CategoryTotal]:
+        return [
+            CategoryTotal(category=_CATEGORY[name], amount=money(amount), count=count)
+            for name, amount, count in self.row.categories
+        ]
+
+    @strawberry.field(description="Σ forecast amount of PIPELINE, BEST_CASE, COMMIT and CLOSED_WON.")
+    def total(self) -> Decimal:
+        return money(self.row.total)
+
+    @strawberry.field(description="total ÷ goal; null without a goal or when it is 0.")
+    def total_coverage(self) -> float | None:
+        return self.row.total_coverage
+
+    @strawberry.field(description="Σ weighted amount over every deal in scope, closed won included.")
+    def weighted_pipeline(self) -> Decimal:
+        return money(self.row.weighted_pipeline)
+
+    @strawberry.field(description="The number of deals in scope, lost ones included.")
+    def deal_count(self) -> int:
+        return self.row.deal_count
+
+    @strawberry.field(
+        description="The latest submission for exactly this subject; null without one, or when restricted."
+    )
+    def submission(self) -> ForecastSubmission | None:
+        record = self.row.submission
+        return ForecastSubmission.of(record) if record is not None else None
+
+    @strawberry.field(
+        description="A team's Σ of its counted users' latest submissions; null for a user, or when "
+        "restricted."
+    )
+    def submissions_total(self) -> Decimal | None:
+        return _m(self.row.submissions_total)
+
+    @strawberry.field(
+        description="For a period that has ended: max(0, 1 − |closedWon − submission| ÷ closedWon); "
+        "else null."
+    )
+    def accuracy(self) -> float | None:
+        return self.row.accuracy
+
+    @strawberry.field(
+        description="True when goals and submissions of this subject are hidden from the viewer "
+        "(team-only view)."
+    )
+    def restricted(self) -> bool:
+        return self.row.restricted
 
 
 @strawberry.type(

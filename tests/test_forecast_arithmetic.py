@@ -1,6 +1,8 @@
 """The §5 arithmetic of a forecast row and the §6 forecast rules, worked out by hand — no database.
 
-The figures below are one subject's deals for a period, already summed per forecast category:
+The figures below are one subject's deals for a period, already summed per forecast category (the
+database gives a row the forecast amounts of its pipeline's kind, raw or weighted; closed won is always
+raw):
 
     category        deals  amount   weighted
     NOT_FORECASTED      2   300.00     30.00   (one open, one lost)
@@ -8,11 +10,10 @@ The figures below are one subject's deals for a period, already summed per forec
     BEST_CASE           1   500.00    250.00
     COMMIT              2   800.00    600.00
     CLOSED_WON          1   400.00    400.00
-    open-stage amount: 100 + 1000 + 500 + 800 = 2400.00
+    open-stage amount: 100 + 1000 + 500 + 800 = 2400.00; weighted, all deals: 1480.00
 """
 
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +22,7 @@ import pytest
 from authz.catalog import Grant
 from authz.forecasts import ForecastRules
 from db.forecasts import Subject
-from db.forecasts.figures import NO_DEALS, Figures
+from db.forecasts.table import NO_DEALS, Figures
 from db.teams import ViewerTeams
 from resolvers.forecasts.arithmetic import row
 
@@ -29,11 +30,10 @@ D = Decimal
 FIGURES = Figures(
     counts=(2, 3, 1, 2, 1),
     amounts=(D("300.00"), D("1000.00"), D("500.00"), D("800.00"), D("400.00")),
-    weighted=(D("30.00"), D("200.00"), D("250.00"), D("600.00"), D("400.00")),
     pipeline_value=D("2400.00"),
-    deal_count=9,
     weighted_pipeline=D("1480.00"),
 )
+WEIGHTED = replace(FIGURES, amounts=(D("30.00"), D("200.00"), D("250.00"), D("600.00"), D("400.00")))
 ANN = Subject.user(7)
 
 
@@ -43,10 +43,8 @@ class Submitted:
 
 
 def _row(figures: Figures | None = FIGURES, **given: Any) -> Any:
-    arguments: dict[str, Any] = {"weighted": False, "goal": None, "submission": None, "submitted": None,
+    arguments: dict[str, Any] = {"goal": None, "submission": None,
                                  "submissions_total": None, "ended": False, "open_": True} | given  # fmt: skip
-    if arguments["submission"] is not None:
-        arguments["submitted"] = arguments["submission"].amount
     return row(ANN, figures, **arguments)
 
 
@@ -66,11 +64,12 @@ def test_raw_amounts_and_total() -> None:
     assert r.total == D("2700.00")  # 1000 + 500 + 800 + 400: NOT_FORECASTED is left out
 
 
-def test_weighted_pipelines_weight_every_category_but_closed_won() -> None:
-    r = _row(weighted=True)
+def test_weighted_pipelines_total_their_weighted_amounts_and_closed_won() -> None:
+    r = _row(WEIGHTED)
     assert [amount for _, amount, _ in r.categories] == [D("30.00"), D("200.00"), D("250.00"), D("600.00"),
                                                          D("400.00")]  # fmt: skip
     assert r.total == D("1450.00")  # 200 + 250 + 600 + closedWon 400
+    assert r.closed_won == D("400.00")
     assert r.pipeline_value == D("2400.00")  # never weighted
 
 
@@ -105,9 +104,7 @@ def test_accuracy_only_once_the_period_has_ended() -> None:
 
 
 def test_accuracy_needs_closed_won() -> None:
-    nothing_won = dataclasses.replace(
-        FIGURES, counts=(*FIGURES.counts[:4], 0), amounts=(*FIGURES.amounts[:4], D(0)), deal_count=8
-    )
+    nothing_won = replace(FIGURES, counts=(*FIGURES.counts[:4], 0), amounts=(*FIGURES.amounts[:4], D(0)))
     assert _row(nothing_won, submission=Submitted(D("10.00")), ended=True).accuracy is None
 
 
@@ -137,7 +134,7 @@ def test_figures_of_disjoint_groups_add_up() -> None:
     both = FIGURES + FIGURES
     assert both.counts == (4, 6, 2, 4, 2)
     assert both.amounts[4] == D("800.00")
-    assert (both.pipeline_value, both.deal_count) == (D("4800.00"), 18)
+    assert (both.pipeline_value, both.deal_count, both.weighted_pipeline) == (D("4800.00"), 18, D("2960.00"))
     assert FIGURES + NO_DEALS == FIGURES
 
 

@@ -7,7 +7,7 @@ its descendants; the company counts every sales-seat user.
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, literal, select
+from sqlalchemy import ColumnElement, and_
 
 from db.tables import team_memberships, users
 from db.teams import team_closure
@@ -38,18 +38,6 @@ class Subject:
     def of(cls, user_id: int | None, team_id: int | None) -> "Subject":
         """The subject of a goal's, submission's or adjustment's row (exactly one of the two is set)."""
         return cls(USER, user_id) if user_id is not None else cls(TEAM, team_id or 0)
-
-
-def counted_users(team: ColumnElement[Any] | int) -> Select[Any]:
-    """Sales-seat users whose primary team is `team` or one of its descendants."""
-    closure = team_closure()
-    return (
-        select(users.c.id)
-        .join(team_memberships, and_(team_memberships.c.user_id == users.c.id, team_memberships.c.is_primary))
-        .join(closure, closure.c.team == team_memberships.c.team_id)
-        .where(users.c.sales_seat, closure.c.ancestor == (literal(team) if isinstance(team, int) else team))
-        .correlate_except(users, team_memberships, closure)
-    )
 
 
 def counted_by_team(rows: Any, user_id: ColumnElement[Any]) -> Any:

@@ -4,13 +4,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import Select, func, literal, select, union_all
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.forecasts import Subject, counted_by_team
 from db.records import columns_of, record_of
+from db.sql import among
 from db.tables import goals
 from db.teams import team_closure
 from db.vocabulary import SubjectKind
@@ -47,7 +47,7 @@ async def current_goals(
     column = goals.c[f"{kind}_id"]
     query = (
         select(*GOAL_COLUMNS.values())
-        .where(column.in_(list(ids)), goals.c.pipeline_id == pipeline_id)
+        .where(among(column, ids), goals.c.pipeline_id == pipeline_id)
         .order_by(column, goals.c.period, goals.c.set_at.desc(), goals.c.id.desc())
     )
     found: dict[int, list[GoalRecord]] = {i: [] for i in ids}
@@ -62,60 +62,8 @@ async def current_goals(
 
 
 async def goals_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, GoalRecord]:
-    rows = await conn.execute(select(*GOAL_COLUMNS.values()).where(goals.c.id.in_(list(ids))))
+    rows = await conn.execute(select(*GOAL_COLUMNS.values()).where(among(goals.c.id, ids)))
     return {row.id: record_of(GoalRecord, row) for row in rows}
-
-
-def latest_of(table: Any, subject: str, stamp: str, pipeline_id: int, period: str) -> Any:
-    """Each user's or team's (`subject` column) latest row of `table` (goals, submissions) for the
-    pipeline and period."""
-    key = table.c[subject]
-    order = (table.c[stamp].desc(), table.c.id.desc())
-    ranked = (
-        select(*table.c, func.row_number().over(partition_by=key, order_by=order).label("rank"))
-        .where(key.is_not(None), table.c.pipeline_id == pipeline_id, table.c.period == period)
-        .subquery()
-    )
-    return select(ranked).where(ranked.c.rank == 1).subquery(f"latest_{table.name}_{subject}")
-
-
-def member_sums(latest_user_rows: Any, team_ids: Sequence[int]) -> Select[Any]:
-    """Σ of the latest values (goals, submissions) of each team's counted users, per team."""
-    closure = team_closure()
-    return (
-        select(
-            literal("team_sum").label("kind"),
-            closure.c.ancestor.label("key"),
-            func.sum(latest_user_rows.c.amount),
-        )
-        .select_from(counted_by_team(latest_user_rows, latest_user_rows.c.user_id))
-        .where(closure.c.ancestor.in_(list(team_ids)))
-        .group_by(closure.c.ancestor)
-    )
-
-
-async def table_goals(
-    conn: AsyncConnection,
-    pipeline_id: int,
-    period: str,
-    user_ids: Sequence[int],
-    team_ids: Sequence[int],
-) -> dict[tuple[str, int | None], Decimal]:
-    """Latest goals of the users and teams ("user"/"team", id), and each team's Σ of its counted users'
-    goals ("team_sum", id)."""
-    by_user = latest_of(goals, "user_id", "set_at", pipeline_id, period)
-    by_team = latest_of(goals, "team_id", "set_at", pipeline_id, period)
-    parts: list[Select[Any]] = [
-        select(literal("user"), by_user.c.user_id, by_user.c.amount).where(
-            by_user.c.user_id.in_(list(user_ids))
-        ),
-        select(literal("team"), by_team.c.team_id, by_team.c.amount).where(
-            by_team.c.team_id.in_(list(team_ids))
-        ),
-    ]
-    if team_ids:
-        parts.append(member_sums(by_user, team_ids))
-    return {(kind, key): value for kind, key, value in (await conn.execute(union_all(*parts))).all()}
 
 
 async def team_member_goal_sums(
@@ -142,7 +90,7 @@ async def team_member_goal_sums(
     query = (
         select(closure.c.ancestor, ranked.c.period, func.sum(ranked.c.amount), func.max(ranked.c.set_at))
         .select_from(counted_by_team(ranked, ranked.c.user_id))
-        .where(ranked.c.rank == 1, closure.c.ancestor.in_(list(team_ids)))
+        .where(ranked.c.rank == 1, among(closure.c.ancestor, team_ids))
         .group_by(closure.c.ancestor, ranked.c.period)
     )
     found: dict[int, dict[str, tuple[Decimal, datetime]]] = {team_id: {} for team_id in team_ids}

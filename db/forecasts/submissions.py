@@ -11,9 +11,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.forecasts import Subject
-from db.forecasts.goals import latest_of, member_sums
 from db.pagination import Ordering, Page, PageRequest, fetch_pages
 from db.records import columns_of, record_of
+from db.sql import among
 from db.tables import forecast_submissions
 from db.vocabulary import SubjectKind
 
@@ -93,30 +93,6 @@ async def submission_pages(
 
 async def submissions_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, SubmissionRecord]:
     rows = await conn.execute(
-        select(*SUBMISSION_COLUMNS.values()).where(forecast_submissions.c.id.in_(list(ids)))
+        select(*SUBMISSION_COLUMNS.values()).where(among(forecast_submissions.c.id, ids))
     )
     return {row.id: record_of(SubmissionRecord, row) for row in rows}
-
-
-async def table_submissions(
-    conn: AsyncConnection, pipeline_id: int, period: str, user_ids: Sequence[int], team_ids: Sequence[int]
-) -> tuple[dict[tuple[str, int | None], SubmissionRecord], dict[tuple[str, int | None], Decimal]]:
-    """Latest submissions of the users and teams, and each team's Σ of its counted users' latest ones."""
-    by_user = latest_of(forecast_submissions, "user_id", "submitted_at", pipeline_id, period)
-    by_team = latest_of(forecast_submissions, "team_id", "submitted_at", pipeline_id, period)
-    found: dict[tuple[str, int | None], SubmissionRecord] = {}
-    for table, kind, ids in ((by_user, "user", user_ids), (by_team, "team", team_ids)):
-        if ids:
-            rows = await conn.execute(
-                select(*(table.c[c] for c in SUBMISSION_COLUMNS)).where(table.c[f"{kind}_id"].in_(list(ids)))
-            )
-            for row in rows:
-                record = record_of(SubmissionRecord, row)
-                found[(kind, Subject.of(record.user_id, record.team_id).id)] = record
-    sums: dict[tuple[str, int | None], Decimal] = {}
-    if team_ids:
-        sums = {
-            (kind, key): value
-            for kind, key, value in (await conn.execute(member_sums(by_user, team_ids))).all()
-        }
-    return found, sums

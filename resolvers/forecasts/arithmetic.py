@@ -1,8 +1,8 @@
 """A forecast row's numbers from its figures, exactly as DOMAIN.md §5 defines them: pure arithmetic on
 exact decimals, no database (tests/test_forecast_arithmetic.py works them out by hand).
 
-- categories: per forecast category the forecast amount (weighted or raw, per the pipeline; CLOSED_WON
-  is always closedWon) and the deal count, all five always listed;
+- categories: per forecast category the forecast amount (weighted or raw, per the pipeline, as the
+  figures come; CLOSED_WON is always closedWon) and the deal count, all five always listed;
 - total: the forecast amounts of PIPELINE, BEST_CASE, COMMIT and CLOSED_WON;
 - goal-derived numbers (gap, attainment, coverages) only with a goal (ratios only when it is not 0);
 - accuracy only for a period that has ended, with a submission and closedWon not 0;
@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from db.forecasts import Subject
-from db.forecasts.figures import NO_DEALS, Figures
+from db.forecasts.table import NO_DEALS, Figures
 from db.vocabulary import CLOSED_WON, FORECAST_CATEGORIES, IN_TOTAL
 
 ZERO = Decimal(0)
@@ -24,29 +24,85 @@ _IN_TOTAL = tuple(FORECAST_CATEGORIES.index(name) for name in IN_TOTAL)
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One subject's numbers for a pipeline and period (unrounded; the API rounds money to cents)."""
+    """One subject's numbers for a pipeline and period (unrounded; the API rounds money to cents).
+
+    It keeps what the numbers come from and works each out when asked: a table writes only the
+    numbers its query selects."""
 
     subject: Subject
-    closed_won: Decimal
-    pipeline_value: Decimal
-    categories: tuple[tuple[str, Decimal, int], ...]
-    total: Decimal
-    weighted_pipeline: Decimal
-    deal_count: int
+    figures: Figures
     restricted: bool
-    goal: Decimal | None = None
-    gap: Decimal | None = None
-    goal_attainment: float | None = None
-    pipeline_coverage: float | None = None
-    total_coverage: float | None = None
-    submission: Any = None  # the latest submission's record, when open
-    submissions_total: Decimal | None = None
-    accuracy: float | None = None
+    own_goal: Decimal | None
+    own_submission: Any  # the latest submission's record (with .amount), or None
+    own_submissions_total: Decimal | None
+    ended: bool
+
+    @property
+    def closed_won(self) -> Decimal:
+        return self.figures.amounts[_CLOSED_WON]
+
+    @property
+    def pipeline_value(self) -> Decimal:
+        return self.figures.pipeline_value
+
+    @property
+    def weighted_pipeline(self) -> Decimal:
+        return self.figures.weighted_pipeline
+
+    @property
+    def deal_count(self) -> int:
+        return self.figures.deal_count
+
+    @property
+    def categories(self) -> tuple[tuple[str, Decimal, int], ...]:
+        return tuple(zip(FORECAST_CATEGORIES, self.figures.amounts, self.figures.counts, strict=True))
+
+    @property
+    def total(self) -> Decimal:
+        amounts = self.figures.amounts
+        return sum((amounts[n] for n in _IN_TOTAL), ZERO)
+
+    @property
+    def goal(self) -> Decimal | None:
+        return None if self.restricted else self.own_goal
+
+    @property
+    def gap(self) -> Decimal | None:
+        goal = self.goal
+        return None if goal is None else goal - self.closed_won
+
+    @property
+    def goal_attainment(self) -> float | None:
+        return ratio(self.closed_won, self.goal)
+
+    @property
+    def pipeline_coverage(self) -> float | None:
+        return ratio(self.pipeline_value, self.goal)
+
+    @property
+    def total_coverage(self) -> float | None:
+        return ratio(self.total, self.goal)
+
+    @property
+    def submission(self) -> Any:
+        return None if self.restricted else self.own_submission
 
     @property
     def submitted(self) -> Decimal | None:
         """The latest submission's amount (None without one, or when hidden)."""
-        return self.submission.amount if self.submission is not None else None
+        submission = self.submission
+        return None if submission is None else submission.amount
+
+    @property
+    def submissions_total(self) -> Decimal | None:
+        return None if self.restricted else self.own_submissions_total
+
+    @property
+    def accuracy(self) -> float | None:
+        submitted, closed_won = self.submitted, self.closed_won
+        if not self.ended or submitted is None or closed_won == 0:
+            return None
+        return max(0.0, 1 - float(abs(closed_won - submitted) / closed_won))
 
 
 def ratio(part: Decimal, whole: Decimal | None) -> float | None:
@@ -57,43 +113,12 @@ def row(
     subject: Subject,
     figures: Figures | None,
     *,
-    weighted: bool,
     goal: Decimal | None,
     submission: Any,
-    submitted: Decimal | None,
     submissions_total: Decimal | None,
     ended: bool,
     open_: bool,
 ) -> Row:
-    """The row of `subject` from its deal figures (None: no deals), its goal, its latest submission (the
-    record, and its amount `submitted`) and, for a team, the Σ of its counted users' submissions."""
-    figures = figures or NO_DEALS
-    closed_won = figures.amounts[_CLOSED_WON]
-    amounts = figures.weighted if weighted else figures.amounts
-    categories = tuple(
-        (name, closed_won if n == _CLOSED_WON else amounts[n], figures.counts[n])
-        for n, name in enumerate(FORECAST_CATEGORIES)
-    )
-    total = sum((categories[n][1] for n in _IN_TOTAL), ZERO)
-    numbers: dict[str, Any] = {
-        "subject": subject,
-        "closed_won": closed_won,
-        "pipeline_value": figures.pipeline_value,
-        "categories": categories,
-        "total": total,
-        "weighted_pipeline": figures.weighted_pipeline,
-        "deal_count": figures.deal_count,
-        "restricted": not open_,
-    }
-    if open_:
-        numbers |= {"goal": goal, "submission": submission, "submissions_total": submissions_total}
-        if goal is not None:
-            numbers |= {
-                "gap": goal - closed_won,
-                "goal_attainment": ratio(closed_won, goal),
-                "pipeline_coverage": ratio(figures.pipeline_value, goal),
-                "total_coverage": ratio(total, goal),
-            }
-        if ended and submitted is not None and closed_won != 0:
-            numbers["accuracy"] = max(0.0, 1 - float(abs(closed_won - submitted) / closed_won))
-    return Row(**numbers)
+    """The row of `subject` from its deal figures (None: no deals), its goal, its latest submission (a
+    record with .amount) and, for a team, the Σ of its counted users' submissions."""
+    return Row(subject, figures or NO_DEALS, not open_, goal, submission, submissions_total, ended)

@@ -10,14 +10,11 @@ those teams as rows; a viewer without teams, or with OWN, their own row.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.forecasts import Subject
-from db.forecasts.figures import NO_DEALS, CountedUser, Figures, deal_figures, table_users
-from db.forecasts.goals import table_goals
-from db.forecasts.submissions import SubmissionRecord, table_submissions
+from db.forecasts.table import COMPANY, NO_DEALS, CountedUser, Facts, Figures, Rows, TableFacts, table_facts
 from db.periods import Period
 from db.pipelines import PipelineRecord
 from db.teams import TeamRecord, descendants, root_team_ids
@@ -30,7 +27,7 @@ from resolvers.pipelines import company_settings
 from resolvers.teams import teams_by_ids
 from resolvers.users import users_by_ids
 
-COMPANY = "company"
+NO_FACTS = Facts(None, None, None)
 
 
 @dataclass
@@ -47,73 +44,47 @@ class Table:
 
 
 @dataclass(frozen=True)
-class _Facts:
-    """What every row of one table reads: the figures, goals and submissions of its subjects."""
+class _Setting:
+    """What every row of a table shares: whether the period is over."""
 
-    figures: dict[tuple[str, int | None], Figures]
-    goals: dict[tuple[str, int | None], Decimal]
-    submissions: dict[tuple[str, int | None], SubmissionRecord]
-    submission_sums: dict[tuple[str, int | None], Decimal]
-    weighted: bool
     ended: bool
 
 
 async def _facts(
-    conn: AsyncConnection,
-    context: Context,
-    pipeline: PipelineRecord,
-    period: Period,
-    *,
-    user_ids: list[int],
-    team_ids: list[int],
-    company: bool,
-) -> _Facts:
+    context: Context, pipeline: PipelineRecord, period: Period, rows: Rows
+) -> tuple[TableFacts, _Setting]:
     fiscal_start = (await company_settings(context)).fiscal_year_start_month
-    start, end = period.start(fiscal_start), period.end(fiscal_start)
-    submissions, sums = await table_submissions(conn, pipeline.id, period.key, user_ids, team_ids)
-    return _Facts(
-        figures=await deal_figures(
+    async with context.engine.connect() as conn:
+        facts = await table_facts(
             conn,
             pipeline.id,
-            start,
-            end,
-            user_ids=user_ids,
-            team_ids=team_ids,
-            company=company,
-            visible=lambda owner: context.access.owners("deal", "view", owner),
-        ),
-        goals=await table_goals(conn, pipeline.id, period.key, user_ids, team_ids),
-        submissions=submissions,
-        submission_sums=sums,
-        weighted=pipeline.forecast_amount == WEIGHTED,
-        ended=end < date.today(),
-    )
+            period,
+            fiscal_start,
+            rows,
+            weighted=pipeline.forecast_amount == WEIGHTED,
+            visible=context.access.scope("deal", "view"),
+        )
+    setting = _Setting(period.end(fiscal_start) < date.today())
+    return facts, setting
 
 
-def _row(subject: Subject, facts: _Facts, *, open_: bool, figures: Figures | None = None) -> Row:
-    """THE row builder: a user's or team's row from the table's facts (a team without a goal of its own
-    shows the Σ of its counted users' goals; its submissionsTotal is the Σ of their latest submissions)."""
-    key = (subject.kind, subject.id)
-    goal = facts.goals.get(key)
-    if subject.kind == TEAM and goal is None:
-        goal = facts.goals.get(("team_sum", subject.id))
-    submission = facts.submissions.get(key)
+def _row(subject: Subject, facts: Facts, setting: _Setting, *, open_: bool) -> Row:
+    """THE row builder: a user's or team's row from its facts (a team without a goal of its own shows the
+    Σ of its counted users' goals; its submissionsTotal is the Σ of their latest submissions)."""
+    team = subject.kind == TEAM
+    submission = facts.submission
     return row(
         subject,
-        figures if figures is not None else facts.figures.get(key),
-        weighted=facts.weighted,
-        goal=goal,
+        facts.figures,
+        goal=facts.member_goals if team and facts.goal is None else facts.goal,
         submission=submission,
-        submitted=submission.amount if submission else None,
-        submissions_total=facts.submission_sums.get(("team_sum", subject.id), ZERO)
-        if subject.kind == TEAM
-        else None,
-        ended=facts.ended,
+        submissions_total=facts.member_submissions if team else None,
+        ended=setting.ended,
         open_=open_,
     )
 
 
-def _summary(viewer: Subject, facts: _Facts, parts: list[Row], figures: Figures | None) -> Row:
+def _summary(viewer: Subject, setting: _Setting, parts: list[Row], figures: Figures | None) -> Row:
     """The totals of a table that is not one team's: the company, or several top teams of a viewer.
 
     Its subject is the viewer (a table of several teams has no single subject); its goal and its
@@ -124,12 +95,10 @@ def _summary(viewer: Subject, facts: _Facts, parts: list[Row], figures: Figures 
     return row(
         viewer,
         figures,
-        weighted=facts.weighted,
         goal=sum(goals, ZERO) if goals else None,
         submission=None,
-        submitted=None,
         submissions_total=sum((s for s in submitted if s is not None), ZERO),
-        ended=facts.ended,
+        ended=setting.ended,
         open_=all(not r.restricted for r in parts),
     )
 
@@ -142,65 +111,59 @@ async def forecast_table(context: Context, pipeline_id: int, period: Period, tea
     team: TeamRecord | None = None
     if team_id is not None:
         [team] = await teams_by_ids(context, [team_id])
-        if team is None or not (await access.can_view(context, [Subject.team(team_id)]))[0]:
+        if team is None or not rules.sees(Subject.team(team_id)):
             raise access.hidden(Subject.team(team_id))
     elif scope == "TEAM":
         tops = await _highest(context, rules.teams.member)
         if len(tops) == 1:
             team = tops[0]
-    row_teams, people = await _subjects_of_table(context, scope, team)
-    company = team is None and scope == "ALL"
-    async with context.engine.connect() as conn:
-        facts = await _facts(
-            conn,
-            context,
-            pipeline,
-            period,
-            user_ids=[p.user.id for p in people],
-            team_ids=[t.id for t in row_teams] + ([team.id] if team else []),
-            company=company,
-        )
-    context.loaders.prime_users([p.user for p in people])
-    subjects = [Subject.user(p.user.id) for p in people] + [Subject.team(t.id) for t in row_teams]
-    if team:
-        subjects.append(Subject.team(team.id))
-    opened = dict(zip(subjects, await access.is_open(context, subjects), strict=True))
-    user_rows = [_row(Subject.user(p.user.id), facts, open_=opened[Subject.user(p.user.id)]) for p in people]
-    team_rows = [_row(Subject.team(t.id), facts, open_=opened[Subject.team(t.id)]) for t in row_teams]
+    row_teams, rows = await _rows_of_table(context, scope, team)
+    facts, setting = await _facts(context, pipeline, period, rows)
+    people = facts.users
+    if not people:  # OWN, a viewer without teams, or teams without counted users: the viewer's own row
+        facts, setting = await _facts(context, pipeline, period, Rows(user_ids=[context.viewer.id]))
+        people = facts.users or [CountedUser(context.viewer, None, frozenset())]
+
+    def subject_row(subject: Subject, teams: frozenset[int] = frozenset()) -> Row:
+        found = facts.rows.get((subject.kind, subject.id), NO_FACTS)
+        return _row(subject, found, setting, open_=rules.opens(subject, teams))
+
+    user_rows = [subject_row(Subject.user(p.user.id), p.teams) for p in people]
+    team_rows = [subject_row(Subject.team(t.id)) for t in row_teams]
     records = {p.user.id: p.user for p in people}
     if team is not None:
-        summary = _row(Subject.team(team.id), facts, open_=opened[Subject.team(team.id)])
+        summary = subject_row(Subject.team(team.id))
     elif len(user_rows) == 1 and not team_rows:
         summary = user_rows[0]
     else:
         viewer = Subject.user(context.viewer.id)
         records.setdefault(viewer.id, context.viewer)
-        if company:
+        if rows.company:
             teamless = [r for r, p in zip(user_rows, people, strict=True) if p.primary_team is None]
-            summary = _summary(viewer, facts, team_rows + teamless, facts.figures.get((COMPANY, None)))
+            summary = _summary(viewer, setting, team_rows + teamless, facts.rows[(COMPANY, None)].figures)
         else:
-            parts = [facts.figures.get((TEAM, t.id)) for t in row_teams]
-            combined = sum((f for f in parts if f is not None), start=NO_DEALS)
-            summary = _summary(viewer, facts, team_rows, combined)
+            parts = [r.figures for t in row_teams if (r := facts.rows.get((TEAM, t.id))) and r.figures]
+            summary = _summary(viewer, setting, team_rows, sum(parts, start=NO_DEALS))
     team_records = {t.id: t for t in [*row_teams, *([team] if team else [])]}
     return Table(pipeline, period, fiscal_start, team, summary, team_rows, user_rows, records, team_records)
 
 
-async def _subjects_of_table(
+async def _rows_of_table(
     context: Context, scope: str, team: TeamRecord | None
-) -> tuple[list[TeamRecord], list[CountedUser]]:
-    """The team rows and the user rows of a table (§6: a team's, the company's, the viewer's teams')."""
-    async with context.engine.connect() as conn:
-        if team is not None:
-            return await context.loaders.children_by_team.load(team.id), await table_users(conn, [team.id])
-        if scope == "ALL":
+) -> tuple[list[TeamRecord], Rows]:
+    """The team rows of a table and what its rows are (§6: a team's, the company's, the viewer's teams')."""
+    if team is not None:
+        children = await context.loaders.children_by_team.load(team.id)
+        return children, Rows(users_of_teams=[team.id], team_ids=[*(t.id for t in children), team.id])
+    if scope == "ALL":
+        async with context.engine.connect() as conn:
             roots = [t for t in await teams_by_ids(context, await root_team_ids(conn)) if t]
-            return roots, await table_users(conn, None)
-        tops = await _highest(context, (await access.rules(context)).teams.member) if scope == "TEAM" else []
-        people = await table_users(conn, [t.id for t in tops]) if tops else []
-    if not people:  # OWN, or a viewer without teams: their own row
-        people = [CountedUser(context.viewer, None)]
-    return tops, people
+        return roots, Rows(every_user=True, team_ids=[t.id for t in roots], company=True)
+    tops = await _highest(context, (await access.rules(context)).teams.member) if scope == "TEAM" else []
+    if not tops:
+        return [], Rows(user_ids=[context.viewer.id])
+    ids = [t.id for t in tops]
+    return tops, Rows(users_of_teams=ids, team_ids=ids)
 
 
 async def _highest(context: Context, team_ids: frozenset[int]) -> list[TeamRecord]:
@@ -225,13 +188,11 @@ async def subject_row(context: Context, subject: Subject, pipeline_id: int, peri
             return None
     pipeline = await access.pipeline_and_period(context, pipeline_id, period)
 
-    async def fetch(conn: AsyncConnection, keys: Sequence[int]) -> dict[int, _Facts]:
-        users = list(keys) if subject.kind == USER else []
-        teams = list(keys) if subject.kind == TEAM else []
-        facts = await _facts(conn, context, pipeline, period, user_ids=users, team_ids=teams, company=False)
-        return dict.fromkeys(keys, facts)
+    async def fetch(conn: AsyncConnection, keys: Sequence[int]) -> dict[int, tuple[TableFacts, _Setting]]:
+        rows = Rows(user_ids=keys) if subject.kind == USER else Rows(team_ids=keys)
+        return dict.fromkeys(keys, await _facts(context, pipeline, period, rows))
 
     loader = context.loaders.by_arguments(("forecast rows", subject.kind, pipeline_id, period), fetch, None)
-    facts: _Facts = await loader.load(subject.id)
+    facts, setting = await loader.load(subject.id)
     [open_] = await access.is_open(context, [subject])
-    return _row(subject, facts, open_=open_)
+    return _row(subject, facts.rows.get((subject.kind, subject.id), NO_FACTS), setting, open_=open_)

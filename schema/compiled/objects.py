@@ -25,9 +25,10 @@ from sqlalchemy import ColumnElement, Text, case, select
 from sqlalchemy.types import BigInteger
 from strawberry.relay import Node, to_base64
 
+from authz.access import VIEWER
 from db import render
 from db.forecasts import Subject
-from db.pipelines import PIPELINE_COLUMNS
+from db.pipelines import PIPELINE_COLUMNS, RATE_COLUMNS
 from db.tables import exchange_rates, pipelines, users
 from db.users import USER_COLUMNS
 from db.vocabulary import MONTH, PERIOD_KINDS
@@ -35,7 +36,6 @@ from schema import ids
 from schema.compiled.plan import TYPENAME, Document, Field, Obj, Selected, Unsupported
 from schema.compiled.sql import (
     TYPES,
-    VIEWER,
     Binds,
     Builder,
     Emitter,
@@ -86,8 +86,7 @@ def compile_writer(document: Document, type_: GraphQLObjectType, nodes: Sequence
             continue
         strawberry_field = selected.definition.extensions["strawberry-definition"]
         read = _reader(type_, selected, strawberry_field)
-        write = _serializer(document, selected.definition.type, selected.nodes)
-        steps.append((selected.key, _composed(read, write)))
+        steps.append((selected.key, _step(document, read, selected.definition.type, selected.nodes)))
 
     def writer(obj: Any) -> dict[str, Any]:
         return {key: step(obj) for key, step in steps}
@@ -99,7 +98,31 @@ def _constant(value: Any) -> Callable[[Any], Any]:
     return lambda _: value
 
 
-def _composed(read: Callable[[Any], Any], write: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _step(
+    document: Document, read: Callable[[Any], Any], type_: GraphQLOutputType, nodes: Sequence[Any]
+) -> Callable[[Any], Any]:
+    """One field of an object: read and serialized in one call where the type is a (non-null) scalar —
+    the common case, and the one a table of rows repeats — else read, then written by _serializer."""
+    required = isinstance(type_, GraphQLNonNull)
+    inner: Any = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+    if isinstance(inner, GraphQLScalarType | GraphQLEnumType):
+        serialize = inner.serialize
+        if required:
+
+            def required_scalar(obj: Any) -> Any:
+                value = read(obj)
+                if value is None:
+                    raise FallBack("null in a non-null field")
+                return serialize(value)
+
+            return required_scalar
+
+        def scalar(obj: Any) -> Any:
+            value = read(obj)
+            return None if value is None else serialize(value)
+
+        return scalar
+    write = _serializer(document, type_, nodes)
     return lambda obj: write(read(obj))
 
 
@@ -187,7 +210,7 @@ class CurrentPeriod(Emitter):
 TYPES["Pipeline"].fields["currentPeriod"] = CurrentPeriod()
 EXCHANGE_RATE = TYPES["ExchangeRate"] = SqlType(
     "ExchangeRate",
-    {c.name: c for c in (exchange_rates.c.currency, exchange_rates.c.rate, exchange_rates.c.valid_from)},
+    RATE_COLUMNS,
     None,
     {
         "currency": Column(render.string, "currency"),

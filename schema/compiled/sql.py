@@ -21,8 +21,6 @@ from typing import Any
 from graphql import GraphQLObjectType, get_named_type
 from graphql.execution import get_argument_values
 from sqlalchemy import (
-    ARRAY,
-    BigInteger,
     BindParameter,
     ColumnElement,
     FromClause,
@@ -40,7 +38,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.types import Integer, TypeEngine
 from strawberry.types.arguments import convert_arguments
 
-from authz.access import owner_predicate
+from authz.access import REACH, VIEWER, owner_predicate
 from authz.catalog import Grant
 from db import render
 from db.pagination import Key, Ordering, counting
@@ -87,9 +85,8 @@ class Binds:
         return tuple(sorted(self.facts.items()))
 
 
-# The parameters every statement may read: who is asking, and the cursor signing pads.
-VIEWER = bindparam("viewer", type_=BigInteger)
-REACH = bindparam("reach", type_=ARRAY(BigInteger))
+# The parameters every statement may read: who is asking (authz.access.VIEWER, REACH), and the cursor
+# signing pads.
 INNER_PAD = bindparam("inner_pad", type_=LargeBinary)
 OUTER_PAD = bindparam("outer_pad", type_=LargeBinary)
 

@@ -20,7 +20,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-KEY = ("pipeline_id", "month", "owner_id", "category", "state", "currency")
+KEY = ("pipeline_id", "span", "month", "owner_id", "currency")
+CATEGORIES = ("NOT_FORECASTED", "PIPELINE", "BEST_CASE", "COMMIT", "CLOSED_WON")  # as in revision 0001
 
 
 def upgrade() -> None:
@@ -29,14 +30,20 @@ def upgrade() -> None:
     op.create_table(
         "deal_rollups",
         sa.Column("pipeline_id", sa.BigInteger(), nullable=False),
+        sa.Column("span", sa.SmallInteger(), nullable=False),
         sa.Column("month", sa.Date(), nullable=False),
         sa.Column("owner_id", sa.BigInteger(), nullable=False),
-        sa.Column("category", sa.Text(), nullable=False),
-        sa.Column("state", sa.Text(), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("deals", sa.Integer(), nullable=False),
-        sa.Column("amount", sa.Numeric(), nullable=False),
-        sa.Column("weighted", sa.Numeric(), nullable=False),
+        sa.Column("currency", sa.SmallInteger(), nullable=False),
+        *(
+            sa.Column(
+                f"{kind}_{category.lower()}",
+                sa.Integer() if kind == "deals" else sa.Numeric(),
+                nullable=False,
+            )
+            for category in CATEGORIES
+            for kind in ("deals", "amount", "weighted")
+        ),
+        sa.Column("open_amount", sa.Numeric(), nullable=False),
         sa.PrimaryKeyConstraint(*KEY, name=op.f("pk_deal_rollups")),
     )
     for statement in rollups.install_statements():

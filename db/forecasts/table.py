@@ -1,0 +1,386 @@
+"""What a forecast table's rows are made of (DOMAIN.md §5), read in ONE statement whatever the number of
+rows: its users (with their teams), each row's deal figures from the rollups (db/rollups.py), its latest
+goal and submission, and for a team the Σ of its counted users' latest goals and submissions. PostgreSQL
+groups and sums; Python only does each row's arithmetic (resolvers/forecasts/arithmetic.py).
+
+A team's figures add up its *counted users*: the sales-seat users whose primary team is the team or one
+of its descendants; the company's every sales-seat user. Deals without an owner, or owned by users
+without a seat, count in no row.
+"""
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ColumnElement,
+    Date,
+    Select,
+    SmallInteger,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.deals import company_currency, rates_in_force
+from db.forecasts.submissions import SUBMISSION_COLUMNS, SubmissionRecord
+from db.periods import Period
+from db.rollups import FROZEN, NO_OWNER, bucket, currency_code
+from db.sql import OwnerScope
+from db.tables import deal_rollups, forecast_submissions, goals, rollup_measure, team_memberships, users
+from db.teams import team_closure
+from db.users import USER_COLUMNS, UserRecord
+from db.vocabulary import CLOSED_WON, FORECAST_CATEGORIES, TEAM, USER
+
+ZERO = Decimal(0)
+COMPANY = "company"
+
+# deal:view as a predicate on an owner column (None: every owner); db cannot read the grants itself.
+OwnerFilter = Callable[[ColumnElement[Any]], ColumnElement[bool] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """A row's deals, summed in the company currency: per forecast category (in FORECAST_CATEGORIES
+    order) the deal count and the forecast amount — weighted or raw as the pipeline says, CLOSED_WON
+    always raw (closedWon); the amount of the open-stage deals; and the weighted amount of them all."""
+
+    counts: tuple[int, ...]
+    amounts: tuple[Decimal, ...]
+    pipeline_value: Decimal
+    weighted_pipeline: Decimal
+
+    @property
+    def deal_count(self) -> int:
+        return sum(self.counts)
+
+    def __add__(self, other: "Figures") -> "Figures":
+        """Figures of disjoint groups (a viewer's top teams) together: a handful of rows, never deals."""
+        return Figures(
+            tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)),
+            tuple(a + b for a, b in zip(self.amounts, other.amounts, strict=True)),
+            self.pipeline_value + other.pipeline_value,
+            self.weighted_pipeline + other.weighted_pipeline,
+        )
+
+
+_N = len(FORECAST_CATEGORIES)
+NO_DEALS = Figures((0,) * _N, (ZERO,) * _N, ZERO, ZERO)
+# The figures columns of a row, in the order Figures reads them.
+_COUNTS = [f"n{n}" for n in range(_N)]
+_AMOUNTS = [f"c{n}" for n in range(_N)]
+FIGURE_COLUMNS = [*_COUNTS, *_AMOUNTS, "open", "weighted"]
+
+
+def _figures(values: Sequence[Any]) -> Figures | None:
+    """Figures from the FIGURE_COLUMNS values of a row (None: the row has no deals)."""
+    if values[0] is None:
+        return None
+    return Figures(tuple(map(int, values[:_N])), tuple(values[_N : 2 * _N]), values[-2], values[-1])
+
+
+def _rates() -> Any:
+    """The rate of each rollup currency to the company currency — db.deals.rate_of as a lookup: FROZEN
+    amounts and the company currency's at 1, the others at the rate in force (none: no rate)."""
+    return union_all(
+        select(literal(FROZEN).label("code"), literal(Decimal(1)).label("rate")),
+        select(currency_code(company_currency), literal(Decimal(1))),
+        select(currency_code(rates_in_force.c.currency), rates_in_force.c.rate).where(
+            rates_in_force.c.currency != company_currency
+        ),
+    )
+
+
+def owner_figures(
+    pipeline_id: ColumnElement[Any],
+    span: ColumnElement[Any],
+    month: ColumnElement[Any],
+    weighted: bool,
+    visible: OwnerFilter,
+) -> Select[Any]:
+    """Per owner, the figures (FIGURE_COLUMNS, in the company currency) of the deals in one rollup
+    bucket (db.rollups.bucket) that the viewer may see, summed over the currencies. `weighted`: the
+    pipeline forecasts weighted amounts."""
+    r = deal_rollups
+    rates = _rates().subquery("rates")
+    owner = func.nullif(r.c.owner_id, NO_OWNER)
+    first, *others = (r.c[rollup_measure("weighted", c)] for c in FORECAST_CATEGORIES)
+    every_weighted = sum(others, first)
+
+    def forecast(category: str) -> ColumnElement[Any]:
+        kind = "weighted" if weighted and category != CLOSED_WON else "amount"
+        return r.c[rollup_measure(kind, category)]
+
+    figures = [
+        *(
+            func.sum(r.c[rollup_measure("deals", c)]).label(f"n{n}")
+            for n, c in enumerate(FORECAST_CATEGORIES)
+        ),
+        *(func.sum(forecast(c) * rates.c.rate).label(f"c{n}") for n, c in enumerate(FORECAST_CATEGORIES)),
+        func.sum(r.c.open_amount * rates.c.rate).label("open"),
+        func.sum(every_weighted * rates.c.rate).label("weighted"),
+    ]
+    allowed = visible(owner)
+    return (
+        select(owner.label("owner_id"), *figures)
+        .select_from(r.outerjoin(rates, rates.c.code == r.c.currency))
+        .where(r.c.pipeline_id == pipeline_id, r.c.span == span, r.c.month == month)
+        .where(*([allowed] if allowed is not None else []))
+        .group_by(owner)
+    )
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The rows a statement reads: users (these, those counted in some teams, or every sales-seat
+    user), teams, and the company's."""
+
+    user_ids: Sequence[int] = ()
+    users_of_teams: Sequence[int] = ()
+    every_user: bool = False
+    team_ids: Sequence[int] = ()
+    company: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CountedUser:
+    """A user with a row in a table, their primary team (None: no team) and every team they belong to."""
+
+    user: UserRecord
+    primary_team: int | None
+    teams: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """One row's facts: its deal figures (None: no deals), its latest goal and submission, and for a team
+    the Σ of its counted users' latest goals (None: none set) and submissions."""
+
+    figures: Figures | None
+    goal: Decimal | None
+    submission: SubmissionRecord | None
+    member_goals: Decimal | None = None
+    member_submissions: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class TableFacts:
+    users: list[CountedUser]  # by name
+    rows: dict[tuple[str, int | None], Facts]  # (USER or TEAM, id), and (COMPANY, None)
+
+
+def _latest(table: Any, stamp: ColumnElement[Any]) -> Any:
+    """Each user's and each team's latest row of `table` (goals, submissions) for the pipeline and period."""
+    return (
+        select(table)
+        .where(table.c.pipeline_id == _PIPELINE, table.c.period == _PERIOD)
+        .order_by(table.c.user_id, table.c.team_id, stamp.desc(), table.c.id.desc())
+        .ext(distinct_on(table.c.user_id, table.c.team_id))
+        .cte(f"latest_{table.name}")
+    )
+
+
+_SUBMISSION = [f"submission_{c}" for c in SUBMISSION_COLUMNS]
+_USER = [*USER_COLUMNS, "primary_team", "teams", "ord"]
+_FACTS = ["goal", "member_goals", *_SUBMISSION, "member_submissions"]
+
+
+_PIPELINE = bindparam("pipeline_id", type_=BigInteger)
+_SPAN = bindparam("span", type_=SmallInteger)
+_MONTH = bindparam("month", type_=Date)
+_PERIOD = bindparam("period", type_=Text)
+_USER_IDS = bindparam("user_ids", type_=ARRAY(BigInteger))
+_USERS_OF_TEAMS = bindparam("users_of_teams", type_=ARRAY(BigInteger))
+_TEAM_IDS = bindparam("team_ids", type_=ARRAY(BigInteger))
+_TEAMS_NEEDED = bindparam("teams_needed", type_=ARRAY(BigInteger))
+# One statement per shape (which kinds of rows, weighted or not, the deal:view scope's shape): a few
+# dozen at most, each built once per process.
+_STATEMENTS: dict[Hashable, Any] = {}
+
+
+async def table_facts(
+    conn: AsyncConnection,
+    pipeline_id: int,
+    period: Period,
+    fiscal_start: int,
+    rows: Rows,
+    *,
+    weighted: bool,
+    visible: OwnerScope,
+) -> TableFacts:
+    """The users and the facts of every row, in one statement."""
+    shape = (
+        bool(rows.user_ids),
+        bool(rows.users_of_teams),
+        rows.every_user,
+        bool(rows.team_ids),
+        rows.company,
+        weighted,
+        visible.shape,
+    )
+    statement = _STATEMENTS.get(shape)
+    if statement is None:
+        statement = _STATEMENTS[shape] = _statement(rows, weighted, visible.predicate)
+    span, month = bucket(period, fiscal_start)
+    values = {
+        "pipeline_id": pipeline_id,
+        "span": span,
+        "month": month,
+        "period": period.key,
+        "user_ids": list(rows.user_ids),
+        "users_of_teams": list(rows.users_of_teams),
+        "team_ids": list(rows.team_ids),
+        "teams_needed": [*rows.team_ids, *rows.users_of_teams],
+        **visible.values,
+    }
+    return _read(await conn.execute(statement, values))
+
+
+def _statement(rows: Rows, weighted: bool, visible: OwnerFilter) -> Any:
+    per_owner = owner_figures(_PIPELINE, _SPAN, _MONTH, weighted, visible).cte("per_owner")
+    latest_goals = _latest(goals, goals.c.set_at)
+    latest_submissions = _latest(forecast_submissions, forecast_submissions.c.submitted_at)
+    closure = team_closure()
+    m = team_memberships.c
+    # (team, counted user) for every team the rows need
+    members = (
+        select(closure.c.ancestor.label("team_id"), users.c.id.label("user_id"))
+        .select_from(
+            users.join(team_memberships, and_(m.user_id == users.c.id, m.is_primary)).join(
+                closure, closure.c.team == m.team_id
+            )
+        )
+        .where(users.c.sales_seat, closure.c.ancestor == any_(_TEAMS_NEEDED))
+        .cte("members")
+    )
+    chosen: list[ColumnElement[bool]] = []
+    if rows.user_ids:
+        chosen.append(users.c.id == any_(_USER_IDS))
+    if rows.users_of_teams:
+        chosen.append(
+            users.c.id.in_(select(members.c.user_id).where(members.c.team_id == any_(_USERS_OF_TEAMS)))
+        )
+    if rows.every_user:
+        chosen.append(users.c.sales_seat)
+    teams_of = (
+        select(
+            m.user_id,
+            func.max(m.team_id).filter(m.is_primary).label("primary_team"),
+            func.array_agg(m.team_id).label("teams"),
+        )
+        .group_by(m.user_id)
+        .subquery("teams_of")
+    )
+    table_users = (
+        select(
+            *USER_COLUMNS.values(),
+            teams_of.c.primary_team,
+            teams_of.c.teams,
+            func.row_number().over(order_by=(users.c.name, users.c.id)).label("ord"),
+        )
+        .select_from(users.outerjoin(teams_of, teams_of.c.user_id == users.c.id))
+        .where(or_(*chosen) if chosen else false())
+        .cte("table_users")
+    )
+    tu = table_users.c
+    submission = [latest_submissions.c[c].label(f"submission_{c}") for c in SUBMISSION_COLUMNS]
+    parts: list[Select[Any]] = [
+        select(
+            literal(USER).label("kind"),
+            tu.id.label("key"),
+            *(tu[c] for c in _USER),
+            *(per_owner.c[c] for c in FIGURE_COLUMNS),
+            latest_goals.c.amount.label("goal"),
+            null().label("member_goals"),
+            *submission,
+            null().label("member_submissions"),
+        ).select_from(
+            table_users.outerjoin(per_owner, and_(per_owner.c.owner_id == tu.id, tu.sales_seat))
+            .outerjoin(latest_goals, latest_goals.c.user_id == tu.id)
+            .outerjoin(latest_submissions, latest_submissions.c.user_id == tu.id)
+        )
+    ]
+    no_user = [null().label(c) for c in _USER]
+    if rows.team_ids:
+        team = func.unnest(_TEAM_IDS).table_valued("id").render_derived("team")
+        by_team = (
+            select(
+                members.c.team_id,
+                *(func.sum(per_owner.c[c]).label(c) for c in FIGURE_COLUMNS),
+                func.sum(latest_goals.c.amount).label("goals"),
+                func.sum(latest_submissions.c.amount).label("submitted"),
+            )
+            .select_from(
+                members.outerjoin(per_owner, per_owner.c.owner_id == members.c.user_id)
+                .outerjoin(latest_goals, latest_goals.c.user_id == members.c.user_id)
+                .outerjoin(latest_submissions, latest_submissions.c.user_id == members.c.user_id)
+            )
+            .group_by(members.c.team_id)
+            .subquery("by_team")
+        )
+        own_goal, own_submission = latest_goals.alias("own_goal"), latest_submissions.alias("own_submission")
+        parts.append(
+            select(
+                literal(TEAM).label("kind"),
+                team.c.id.label("key"),
+                *no_user,
+                *(by_team.c[c] for c in FIGURE_COLUMNS),
+                own_goal.c.amount.label("goal"),
+                by_team.c.goals.label("member_goals"),
+                *(own_submission.c[c].label(f"submission_{c}") for c in SUBMISSION_COLUMNS),
+                by_team.c.submitted.label("member_submissions"),
+            ).select_from(
+                team.outerjoin(by_team, by_team.c.team_id == team.c.id)
+                .outerjoin(own_goal, own_goal.c.team_id == team.c.id)
+                .outerjoin(own_submission, own_submission.c.team_id == team.c.id)
+            )
+        )
+    if rows.company:
+        seated = per_owner.join(users, and_(users.c.id == per_owner.c.owner_id, users.c.sales_seat))
+        company: list[ColumnElement[Any]] = [literal(COMPANY).label("kind"), null().label("key"), *no_user]
+        company += [func.sum(per_owner.c[c]).label(c) for c in FIGURE_COLUMNS]
+        company += [null().label(c) for c in _FACTS]
+        parts.append(select(*company).select_from(seated))
+    return union_all(*parts)
+
+
+def _read(result: Any) -> TableFacts:
+    at = {name: n for n, name in enumerate(result.keys())}
+    figures = slice(at[FIGURE_COLUMNS[0]], at[FIGURE_COLUMNS[-1]] + 1)
+    user_fields = [at[c] for c in USER_COLUMNS]
+    submission_fields = [at[c] for c in _SUBMISSION]
+    goal, member_goals, member_submissions = at["goal"], at["member_goals"], at["member_submissions"]
+    primary_team, teams, ord_ = at["primary_team"], at["teams"], at["ord"]
+    people: list[tuple[int, CountedUser]] = []
+    found: dict[tuple[str, int | None], Facts] = {}
+    for row in result:
+        kind, key = row[0], row[1]
+        submission = None
+        if row[submission_fields[0]] is not None:
+            submission = SubmissionRecord(*(row[n] for n in submission_fields))
+        submitted = row[member_submissions]
+        found[(kind, key)] = Facts(
+            _figures(row[figures]),
+            row[goal],
+            submission,
+            row[member_goals],
+            ZERO if submitted is None else submitted,
+        )
+        if kind == USER:
+            user = UserRecord(*(row[n] for n in user_fields))
+            people.append((row[ord_], CountedUser(user, row[primary_team], frozenset(row[teams] or ()))))
+    people.sort(key=lambda numbered: numbered[0])
+    return TableFacts([person for _, person in people], found)
