@@ -11,6 +11,7 @@ The rules read no database: a resolver gives them the viewer's teams (db.teams.v
 user subject, the teams that user belongs to.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from authz.catalog import Grant
@@ -19,6 +20,13 @@ from db.teams import ViewerTeams
 from db.vocabulary import USER
 
 ALL, TEAM, OWN, NONE = "ALL", "TEAM", "OWN", "NONE"
+NO_TEAMS = ViewerTeams(frozenset(), frozenset(), frozenset())
+
+
+def needs_teams(view: Grant, viewer_id: int, subjects: Iterable[Subject]) -> bool:
+    """Whether `sees` and `opens` depend on teams for these subjects: not under ALL, and never for the
+    viewer's own row — so those answers need neither the viewer's teams nor the subjects'."""
+    return view.scope != ALL and any(s != Subject.user(viewer_id) for s in subjects)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ the weighted amount and the forecast category (WON → CLOSED_WON, LOST → NOT_
 choice, else the stage's mapping).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -16,12 +16,14 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Numeric,
     Row,
     Select,
     Text,
     and_,
     any_,
     case,
+    cast,
     func,
     insert,
     literal,
@@ -34,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from db.pagination import Ordering, Page, PageRequest, fetch_page, fetch_pages
 from db.pipelines import STAGE_COLUMNS, StageRecord
 from db.records import columns_of, record_of
-from db.sql import array_of
+from db.sql import among, array_of
 from db.tables import company_settings, deal_changes, deals, exchange_rates, stages, users
 from db.teams import members_of
 from db.users import USER_COLUMNS, UserRecord, like_pattern
@@ -399,32 +401,76 @@ async def history_by_deal(
     return await fetch_pages(conn, deal_ids, build, page, lambda row: record_of(DealChangeRecord, row))
 
 
-SIGNAL_FIELDS = ("stage", "amount", "currency", "probability")
+# Over a close-date range (DOMAIN.md §5): how a deal's stage moved and its weighted amount changed, from
+# the start of the range to its end (UTC), for deals created before the range starts. One SQL definition,
+# for the executed path (deal_signals) and the compiled one (schema/compiled/types.py).
+FORWARD, BACKWARD, INCREASED, DECREASED, NO_CHANGE = "FORWARD", "BACKWARD", "INCREASED", "DECREASED", "NONE"
 
 
-async def changes_since(
-    conn: AsyncConnection, deal_ids: Sequence[int], since: datetime
-) -> dict[int, list[DealChangeRecord]]:
-    """The stage, amount, currency and probability changes of these deals from `since` on, oldest first."""
-    found: dict[int, list[DealChangeRecord]] = {deal_id: [] for deal_id in deal_ids}
-    query = (
-        select(*CHANGE_COLUMNS.values())
-        .where(
-            deal_changes.c.deal_id.in_(list(deal_ids)),
-            deal_changes.c.at >= since,
-            deal_changes.c.field.in_(SIGNAL_FIELDS),
+def _value_at(
+    deal_id: ColumnElement[Any], field: str, now: ColumnElement[Any], moment: Any
+) -> ColumnElement[Any]:
+    """A field's value (as text) at `moment`: its old value in the first change from then on, else now's."""
+    first_change = (
+        select(deal_changes.c.old_value)
+        .where(deal_changes.c.deal_id == deal_id, deal_changes.c.field == field, deal_changes.c.at >= moment)
+        .order_by(deal_changes.c.id)
+        .limit(1)
+        .correlate_except(deal_changes)  # the deal, however deep this is nested
+        .scalar_subquery()
+    )
+    return func.coalesce(first_change, cast(now, Text))
+
+
+def _direction(
+    before: ColumnElement[Any], after: ColumnElement[Any], up: str, down: str
+) -> ColumnElement[str]:
+    return case((after > before, literal(up)), (after < before, literal(down)), else_=literal(NO_CHANGE))
+
+
+def signals(
+    deal: Callable[[str], ColumnElement[Any]], since: Any, until: Any
+) -> tuple[ColumnElement[str], ColumnElement[str]]:
+    """(stage movement, weighted change) between the moments `since` and `until`, of the deal whose
+    DEAL_COLUMNS `deal(name)` gives. The weighted amount converts both ends at today's rates, so a change
+    of exchange rate alone never reads as a change of the deal."""
+
+    def at(moment: Any) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+        key = deal("id")
+        stage = cast(_value_at(key, "stage", deal("stage_id"), moment), BigInteger)
+        order = (
+            select(stages.c.display_order)
+            .where(stages.c.id == stage)
+            .correlate_except(stages)
+            .scalar_subquery()
         )
-        .order_by(deal_changes.c.deal_id, deal_changes.c.id)
-    )
-    for row in await conn.execute(query):
-        found[row.deal_id].append(record_of(DealChangeRecord, row))
-    return found
+        currency = _value_at(key, "currency", deal("currency"), moment)
+        rate = case(
+            (currency == company_currency, literal(Decimal(1))),
+            else_=func.coalesce(
+                select(rates_in_force.c.rate)
+                .where(rates_in_force.c.currency == currency)
+                .correlate_except(rates_in_force)
+                .scalar_subquery(),
+                literal(Decimal(0)),
+            ),
+        )
+        amount = cast(_value_at(key, "amount", deal("amount"), moment), Numeric)
+        probability = cast(_value_at(key, "probability", deal("probability"), moment), Numeric)
+        return order, amount * probability * rate
+
+    (order_before, weighted_before), (order_after, weighted_after) = at(since), at(until)
+    existed = deal("created_at") < since
+    movement = _direction(order_before, order_after, FORWARD, BACKWARD)
+    change = _direction(weighted_before, weighted_after, INCREASED, DECREASED)
+    none = literal(NO_CHANGE)
+    return case((existed, movement), else_=none), case((existed, change), else_=none)
 
 
-async def rates_now(conn: AsyncConnection, currencies: Sequence[str]) -> dict[str, Decimal]:
-    """The rate in force today for each currency (1 for the company currency)."""
-    in_force = select(rates_in_force.c.currency, rates_in_force.c.rate).where(
-        rates_in_force.c.currency.in_(list(currencies))
-    )
-    company = select(company_settings.c.currency, literal(Decimal(1)).label("rate"))
-    return {row.currency: row.rate for row in await conn.execute(in_force.union_all(company))}
+async def deal_signals(
+    conn: AsyncConnection, deal_ids: Sequence[int], since: datetime, until: datetime
+) -> dict[int, tuple[str, str]]:
+    """The signals of these deals between two moments."""
+    movement, change = signals(DEAL_COLUMNS.__getitem__, since, until)
+    query = select(deals.c.id, movement, change).select_from(DEALS).where(among(deals.c.id, deal_ids))
+    return {row[0]: (row[1], row[2]) for row in await conn.execute(query)}

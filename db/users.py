@@ -1,10 +1,24 @@
 """Users: reads and writes."""
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, insert, or_, select, true, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    Text,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -170,19 +184,30 @@ class SignedIn:
     reach: frozenset[int] | None
 
 
+@functools.cache
+def _signed_in_query(by_email: bool, with_reach: bool) -> Select[Any]:
+    """The first read of a request, built once per kind (parameters `user_id` or `email`)."""
+    reached = team_reach(users.c.id).distinct().subquery("reached")
+    reach = select(func.array_agg(reached.c.user_id)).scalar_subquery()
+    who = (
+        func.lower(users.c.email) == func.lower(bindparam("email", type_=Text))
+        if by_email
+        else users.c.id == bindparam("user_id", type_=BigInteger)
+    )
+    return (
+        select(*_COLUMNS, company_settings.c.currency, company_settings.c.fiscal_year_start_month)
+        .add_columns(*([reach.label("reach")] if with_reach else []))
+        .select_from(users.join(company_settings, true()))  # the settings table has one row
+        .where(who)
+    )
+
+
 async def viewer_and_settings(
     conn: AsyncConnection, user_id: int | None = None, email: str | None = None, *, with_reach: bool = False
 ) -> SignedIn | None:
     """The signed-in user (by id or email) with the company settings and their reach, in one statement."""
-    reached = team_reach(users.c.id).distinct().subquery("reached")
-    reach = select(func.array_agg(reached.c.user_id)).scalar_subquery()
-    query = (
-        select(*_COLUMNS, company_settings.c.currency, company_settings.c.fiscal_year_start_month)
-        .add_columns(*([reach.label("reach")] if with_reach else []))
-        .select_from(users.join(company_settings, true()))  # the settings table has one row
-        .where(users.c.id == user_id if email is None else func.lower(users.c.email) == email.lower())
-    )
-    row = (await conn.execute(query)).first()
+    query = _signed_in_query(email is not None, with_reach)
+    row = (await conn.execute(query, {"email": email} if email is not None else {"user_id": user_id})).first()
     if row is None:
         return None
     settings = CompanySettingsRecord(row.currency, row.fiscal_year_start_month)

@@ -337,60 +337,23 @@ async def deal_filter(context: Context, period: Period | None, where: DealFilter
     )
 
 
-@dataclass(frozen=True)
-class _Snapshot:
-    stage_id: int
-    amount: Decimal
-    currency: str
-    probability: Decimal
-
-
-def _at(deal: DealRecord, changes: Sequence[DealChangeRecord], moment: datetime) -> _Snapshot:
-    """The deal as it was at `moment`: each field's value before its first change from then on."""
-    current = {
-        "stage": str(deal.stage_id),
-        "amount": str(deal.amount),
-        "currency": deal.currency,
-        "probability": str(deal.probability),
-    }
-    values = dict(current)
-    for field in current:
-        first = next((c for c in changes if c.field == field and c.at >= moment), None)
-        if first is not None and first.old_value is not None:
-            values[field] = first.old_value
-    return _Snapshot(
-        int(values["stage"]), Decimal(values["amount"]), values["currency"], Decimal(values["probability"])
-    )
-
-
-def _direction(before: Decimal | int, after: Decimal | int, up: str, down: str) -> str:
-    return up if after > before else down if after < before else "NONE"
-
-
 async def signals(context: Context, deal: DealRecord, start: date, end: date) -> tuple[str, str]:
-    """(stage movement, weighted change) over the close-date range [start, end] (DOMAIN.md §5).
+    """(stage movement, weighted change) over the close-date range [start, end] (DOMAIN.md §5; the SQL
+    definition is db.deals.signals), batched over every deal of the request."""
+    since, until = signal_moments(start, end)
 
-    Both compare the deal at the start of `start` with the deal at the end of `end` (UTC), for deals
-    created before the range starts. The weighted amount converts both ends at today's rates, so a
-    change of exchange rate alone never reads as a change of the deal.
-    """
+    async def fetch(conn: AsyncConnection, deal_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        return await db.deal_signals(conn, deal_ids, since, until)
+
+    found: tuple[str, str] = await context.loaders.by_arguments(("signals", since, until), fetch, None).load(
+        deal.id
+    )
+    return found
+
+
+def signal_moments(start: date, end: date) -> tuple[datetime, datetime]:
+    """The moments a close-date range's signals compare: the start of `start` and the end of `end` (UTC);
+    BAD_USER_INPUT when the range is reversed."""
     if end < start:
         raise BadUserInput(f"to ({end}) is before from ({start})")
-    since = datetime.combine(start, time.min, UTC)
-    until = datetime.combine(end + timedelta(days=1), time.min, UTC)
-    if deal.created_at >= since:
-        return "NONE", "NONE"
-
-    async def fetch(conn: AsyncConnection, deal_ids: Sequence[int]) -> dict[int, list[DealChangeRecord]]:
-        return await db.changes_since(conn, deal_ids, since)
-
-    changes = await context.loaders.by_arguments(("signals", since), fetch, []).load(deal.id)
-    first, last = _at(deal, changes, since), _at(deal, changes, until)
-    stages = await context.loaders.stages_by_id.load_many([first.stage_id, last.stage_id])
-    orders = [s.display_order if s else 0 for s in stages]
-    rates = await context.loaders.by_arguments(("rates now",), db.rates_now, Decimal(0)).load_many(
-        [first.currency, last.currency]
-    )
-    weighted = [s.amount * s.probability * rate for s, rate in zip((first, last), rates, strict=True)]
-    movement = _direction(orders[0], orders[1], "FORWARD", "BACKWARD")
-    return movement, _direction(weighted[0], weighted[1], "INCREASED", "DECREASED")
+    return datetime.combine(start, time.min, UTC), datetime.combine(end + timedelta(days=1), time.min, UTC)

@@ -23,8 +23,10 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from bench.workloads import DASHBOARD, FORECAST, HOME
+from db.engine import create_engine
 from tests.builders import Api
 from tests.support import SECRET, cli_env, data, served, token_for
 from tests.test_statement_counts import QUERIES as STATEMENT_COUNT_QUERIES
@@ -47,7 +49,7 @@ class World:
 
 
 @pytest.fixture(scope="module")
-async def company(client: httpx.AsyncClient, admin: int) -> dict[str, str]:
+async def company(client: httpx.AsyncClient, admin: int, database_url: str) -> dict[str, str]:
     """A company built through the API: the ids of its pipelines, teams, users and one hidden deal."""
     api = Api(client, token_for(admin))
     for currency, rate, since in (("EUR", "1.40", "2019-01-01"), ("EUR", "1.50", "2020-01-01"),
@@ -101,6 +103,16 @@ async def company(client: httpx.AsyncClient, admin: int) -> dict[str, str]:
     for deal in deals[:12]:
         await api.run(update, i={"id": deal, "stageId": stages["Contract sent"], "amount": "77.77"})
         await api.run(update, i={"id": deal, "ownerId": ids["rep3"], "closeDate": "2026-12-30"})
+    # History in the past: the deals existed before the quarter, and their recorded changes fall inside
+    # it at two dates (the signals compare the deal at a range's start and at its end).
+    engine = create_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE deals SET created_at = '2026-09-01T12:00:00Z'"))
+        await conn.execute(
+            text("UPDATE deal_changes SET at = CASE WHEN id % 2 = 0 THEN timestamptz '2026-10-15T09:00:00Z' "
+                 "ELSE timestamptz '2026-11-20T09:00:00Z' END")
+        )  # fmt: skip
+    await engine.dispose()
     ids["hidden"] = deals[-1]  # unassigned: hidden from everyone but the admin and OWN+unassigned
     ids["deal"] = deals[3]
     ids["stage"] = stages["Qualified to buy"]
@@ -215,6 +227,10 @@ SERVED = {
     "sizes": """{ a: deals(first: 0) { totalCount edges { cursor } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } }
         b: deals(first: 1) { edges { cursor } pageInfo { hasNextPage endCursor } }
         c: deals(first: 200, orderBy: AMOUNT_ASC) { edges { cursor node { amountInCompanyCurrency } } pageInfo { startCursor endCursor } } }""",
+    "signals": """{ deals(first: 40) { edges { node { name
+        q: stageMovement(from: "2026-10-01", to: "2026-12-31") qw: weightedChange(from: "2026-10-01", to: "2026-12-31")
+        n: stageMovement(from: "2026-11-01", to: "2026-11-30") nw: weightedChange(from: "2026-11-01", to: "2026-11-30")
+        s: stageMovement(from: "2026-08-01", to: "2026-12-31") } } } }""",
     "aliases, fragments, directives": """query($yes: Boolean!, $no: Boolean!) { ...Q
         deals(first: 3) { edges { node { ...D name n: name ... on Deal { amount @include(if: $yes) currency @skip(if: $yes) } } } }
         again: deals(first: 3) @include(if: $no) { totalCount } }
@@ -224,12 +240,12 @@ SERVED = {
 }
 # Documents with a field the compiled path does not write: answered by the executor, whole.
 EXECUTED = {
-    "signals": '{ deals(first: 3) { edges { node { stageMovement(from: "2026-10-01", to: "2026-12-31") } } } }',
     "roles": "{ viewer { name roles } }",
     "team forecast rows": 'query($p: ID!) { teams { edges { node { forecast(pipelineId: $p, period: "2026-Q4") { total } } } } }',
     "introspection": '{ __typename a: __type(name: "Deal") { name } }',
 }
 REFUSED = {
+    "a reversed range": '{ deals(first: 3) { edges { node { stageMovement(from: "2026-12-31", to: "2026-10-01") } } } }',
     "a foreign ID": '{ deals(filter: {pipelineId: "VXNlcjox"}) { totalCount } }',
     "a bad cursor": '{ deals(after: "nope") { totalCount } }',
     "a page too large": "{ deals(first: 201) { totalCount } }",

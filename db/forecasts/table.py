@@ -110,10 +110,11 @@ def owner_figures(
     month: ColumnElement[Any],
     weighted: bool,
     visible: OwnerFilter,
+    owners: Any = None,
 ) -> Select[Any]:
-    """Per owner, the figures (FIGURE_COLUMNS, in the company currency) of the deals in one rollup
-    bucket (db.rollups.bucket) that the viewer may see, summed over the currencies. `weighted`: the
-    pipeline forecasts weighted amounts."""
+    """Per owner (of `owners`, when given), the figures (FIGURE_COLUMNS, in the company currency) of the
+    deals in one rollup bucket (db.rollups.bucket) that the viewer may see, summed over the currencies.
+    `weighted`: the pipeline forecasts weighted amounts."""
     r = deal_rollups
     rates = _rates().subquery("rates")
     owner = func.nullif(r.c.owner_id, NO_OWNER)
@@ -139,6 +140,7 @@ def owner_figures(
         .select_from(r.outerjoin(rates, rates.c.code == r.c.currency))
         .where(r.c.pipeline_id == pipeline_id, r.c.span == span, r.c.month == month)
         .where(*([allowed] if allowed is not None else []))
+        .where(*([r.c.owner_id.in_(select(owners))] if owners is not None else []))
         .group_by(owner)
     )
 
@@ -182,11 +184,17 @@ class TableFacts:
     rows: dict[tuple[str, int | None], Facts]  # (USER or TEAM, id), and (COMPANY, None)
 
 
-def _latest(table: Any, stamp: ColumnElement[Any]) -> Any:
-    """Each user's and each team's latest row of `table` (goals, submissions) for the pipeline and period."""
+def _latest(table: Any, stamp: ColumnElement[Any], users_: Any) -> Any:
+    """Each user's (of `users_`, when given) and each team's latest row of `table` (goals, submissions)
+    for the pipeline and period."""
+    mine = (
+        []
+        if users_ is None
+        else [or_(table.c.user_id.in_(select(users_)), table.c.team_id == any_(_TEAM_IDS))]
+    )
     return (
         select(table)
-        .where(table.c.pipeline_id == _PIPELINE, table.c.period == _PERIOD)
+        .where(table.c.pipeline_id == _PIPELINE, table.c.period == _PERIOD, *mine)
         .order_by(table.c.user_id, table.c.team_id, stamp.desc(), table.c.id.desc())
         .ext(distinct_on(table.c.user_id, table.c.team_id))
         .cte(f"latest_{table.name}")
@@ -250,9 +258,6 @@ async def table_facts(
 
 
 def _statement(rows: Rows, weighted: bool, visible: OwnerFilter) -> Any:
-    per_owner = owner_figures(_PIPELINE, _SPAN, _MONTH, weighted, visible).cte("per_owner")
-    latest_goals = _latest(goals, goals.c.set_at)
-    latest_submissions = _latest(forecast_submissions, forecast_submissions.c.submitted_at)
     closure = team_closure()
     m = team_memberships.c
     # (team, counted user) for every team the rows need
@@ -266,6 +271,14 @@ def _statement(rows: Rows, weighted: bool, visible: OwnerFilter) -> Any:
         .where(users.c.sales_seat, closure.c.ancestor == any_(_TEAMS_NEEDED))
         .cte("members")
     )
+    # The users whose figures, goals and submissions the rows count: every one for the company's rows,
+    # else those of the teams and the users asked (so a single row reads a single owner's).
+    counted = None
+    if not (rows.every_user or rows.company):
+        counted = union_all(select(members.c.user_id), select(func.unnest(_USER_IDS))).cte("counted")
+    per_owner = owner_figures(_PIPELINE, _SPAN, _MONTH, weighted, visible, counted).cte("per_owner")
+    latest_goals = _latest(goals, goals.c.set_at, counted)
+    latest_submissions = _latest(forecast_submissions, forecast_submissions.c.submitted_at, counted)
     chosen: list[ColumnElement[bool]] = []
     if rows.user_ids:
         chosen.append(users.c.id == any_(_USER_IDS))
@@ -281,6 +294,7 @@ def _statement(rows: Rows, weighted: bool, visible: OwnerFilter) -> Any:
             func.max(m.team_id).filter(m.is_primary).label("primary_team"),
             func.array_agg(m.team_id).label("teams"),
         )
+        .where(*([] if counted is None else [m.user_id.in_(select(counted))]))
         .group_by(m.user_id)
         .subquery("teams_of")
     )
@@ -357,30 +371,33 @@ def _statement(rows: Rows, weighted: bool, visible: OwnerFilter) -> Any:
     return union_all(*parts)
 
 
+def _span(at: dict[str, int], names: Sequence[str]) -> slice:
+    """Where consecutive columns are in a row."""
+    first = at[names[0]]
+    assert [at[n] for n in names] == list(range(first, first + len(names)))
+    return slice(first, first + len(names))
+
+
 def _read(result: Any) -> TableFacts:
     at = {name: n for n, name in enumerate(result.keys())}
-    figures = slice(at[FIGURE_COLUMNS[0]], at[FIGURE_COLUMNS[-1]] + 1)
-    user_fields = [at[c] for c in USER_COLUMNS]
-    submission_fields = [at[c] for c in _SUBMISSION]
+    figures, user_fields = _span(at, FIGURE_COLUMNS), _span(at, list(USER_COLUMNS))
+    submission_fields = _span(at, _SUBMISSION)
     goal, member_goals, member_submissions = at["goal"], at["member_goals"], at["member_submissions"]
     primary_team, teams, ord_ = at["primary_team"], at["teams"], at["ord"]
     people: list[tuple[int, CountedUser]] = []
     found: dict[tuple[str, int | None], Facts] = {}
     for row in result:
-        kind, key = row[0], row[1]
-        submission = None
-        if row[submission_fields[0]] is not None:
-            submission = SubmissionRecord(*(row[n] for n in submission_fields))
+        submission = row[submission_fields]
         submitted = row[member_submissions]
-        found[(kind, key)] = Facts(
+        found[(row[0], row[1])] = Facts(
             _figures(row[figures]),
             row[goal],
-            submission,
+            SubmissionRecord(*submission) if submission[0] is not None else None,
             row[member_goals],
             ZERO if submitted is None else submitted,
         )
-        if kind == USER:
-            user = UserRecord(*(row[n] for n in user_fields))
+        if row[0] == USER:
+            user = UserRecord(*row[user_fields])
             people.append((row[ord_], CountedUser(user, row[primary_team], frozenset(row[teams] or ()))))
     people.sort(key=lambda numbered: numbered[0])
     return TableFacts([person for _, person in people], found)

@@ -7,7 +7,7 @@ from typing import Protocol, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.relay import to_base64
 
-from authz.forecasts import ForecastRules
+from authz.forecasts import NO_TEAMS, ForecastRules, needs_teams
 from db.forecasts import Subject
 from db.periods import Period
 from db.pipelines import PipelineRecord
@@ -49,26 +49,33 @@ async def teams_of(context: Context, subjects: Sequence[Subject]) -> list[frozen
     return [found_[s.id] if s.kind == USER else frozenset() for s in subjects]
 
 
+async def _judged(
+    context: Context, subjects: Sequence[Subject]
+) -> tuple[ForecastRules, list[frozenset[int]]]:
+    """The rules and each subject's teams, both read only when the answers depend on them."""
+    view = context.access.grant("forecast", "view")
+    if view.scope == "NONE":
+        raise Forbidden("the forecast needs the forecast:view permission")
+    if not needs_teams(view, context.viewer.id, subjects):
+        return ForecastRules(context.viewer.id, view, NO_TEAMS), [frozenset()] * len(subjects)
+    return await _rules(context), await teams_of(context, subjects)
+
+
 async def can_view(context: Context, subjects: Sequence[Subject]) -> list[bool]:
     """Whether forecast:view reaches each subject's row."""
-    given = await rules(context)
-    return [
-        given.sees(s, teams) for s, teams in zip(subjects, await teams_of(context, subjects), strict=True)
-    ]
+    given, teams = await _judged(context, subjects)
+    return [given.sees(s, t) for s, t in zip(subjects, teams, strict=True)]
 
 
 async def is_open(context: Context, subjects: Sequence[Subject]) -> list[bool]:
     """Whether the subjects' goals and submissions are open to the viewer (not the team-only view)."""
-    given = await rules(context)
-    return [
-        given.opens(s, teams) for s, teams in zip(subjects, await teams_of(context, subjects), strict=True)
-    ]
+    given, teams = await _judged(context, subjects)
+    return [given.opens(s, t) for s, t in zip(subjects, teams, strict=True)]
 
 
 async def readable(context: Context, subjects: Sequence[Subject]) -> list[bool]:
     """Whether the viewer may read these subjects' goals and submissions (in reach and not team-only)."""
-    given = await rules(context)
-    teams = await teams_of(context, subjects)
+    given, teams = await _judged(context, subjects)
     return [given.sees(s, t) and given.opens(s, t) for s, t in zip(subjects, teams, strict=True)]
 
 

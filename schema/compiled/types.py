@@ -10,7 +10,19 @@ from collections.abc import Callable, Hashable
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, ColumnElement, Date, Select, Text, and_, case, cast, select
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ColumnElement,
+    Date,
+    DateTime,
+    Select,
+    Text,
+    and_,
+    case,
+    cast,
+    select,
+)
 from sqlalchemy.types import TypeEngine
 
 from db import render
@@ -23,12 +35,14 @@ from db.deals import (
     DealFilter,
     deals_query,
     history_query,
+    signals,
 )
 from db.pagination import ChildList, Ordering
 from db.pipelines import PIPELINE_COLUMNS, STAGE_COLUMNS, STAGES
 from db.tables import deals, pipelines, stages, team_memberships, teams, users
 from db.teams import CHILDREN, MEMBERSHIP_COLUMNS, MEMBERSHIPS, TEAM_COLUMNS, TEAM_ORDER, teams_query
 from db.users import MANAGERS, USER_COLUMNS, USER_ORDER, like_pattern, members_query, users_query
+from resolvers.deals import signal_moments
 from schema import ids
 from schema.compiled.plan import Field
 from schema.compiled.sql import (
@@ -57,6 +71,26 @@ class Column(Emitter):
 
     def sql(self, builder: Builder, f: Field, row: Row) -> ColumnElement[str]:
         return self.write(*(row.c[name] for name in self.columns))
+
+
+class Signal(Emitter):
+    """Deal.stageMovement and Deal.weightedChange (from, to): db.deals.signals, with the range's moments
+    as parameters (a reversed range is the executor's BAD_USER_INPUT)."""
+
+    columns = ("id", "stage_id", "amount", "currency", "probability", "created_at")
+
+    def __init__(self, which: int) -> None:
+        self.which = which  # 0: the stage movement, 1: the weighted change
+
+    async def bind(self, run: Run, f: Field, binds: Binds) -> None:
+        arguments = run.arguments(f.selected)
+        since, until = signal_moments(arguments["from_"], arguments["to"])
+        binds.put(f, "since", since)
+        binds.put(f, "until", until)
+
+    def sql(self, builder: Builder, f: Field, row: Row) -> ColumnElement[str]:
+        since, until = (builder.param(f, name, DateTime(timezone=True)) for name in ("since", "until"))
+        return render.string(signals(row.c.__getitem__, since, until)[self.which])
 
 
 def _id(type_name: str) -> Column:
@@ -219,6 +253,8 @@ TYPES["Deal"] = SqlType(
         "pipeline": ToOne("Pipeline", "pipeline_id", nullable=False),
         "stage": ToOne("Stage", "stage_id", nullable=False),
         "history": _connection(History()),
+        "stageMovement": Signal(0),
+        "weightedChange": Signal(1),
     },
 )
 TYPES["DealChange"] = SqlType(
