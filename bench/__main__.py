@@ -41,9 +41,10 @@ from bench.workloads import (
     PEER_PIPECAST,
     PEER_POSTGRAPHILE,
     SUBMIT,
+    UPDATE_DEAL,
     quarter,
 )
-from db import embedded
+from db import embedded, rollups
 from db.engine import asyncpg_dsn
 from pipecast.auth import issue_token
 
@@ -309,6 +310,14 @@ async def _workloads(
             }
             return await graphql(client, SUBMIT, variables, tokens["rep"])()
 
+        deal_ids = [to_base64("Deal", key) for key in await _sample_deals(url, 2000)]
+        update_n = iter(range(10**9))
+
+        async def update() -> Answer:
+            n = next(update_n)
+            variables = {"i": {"id": deal_ids[n % len(deal_ids)], "amount": f"{100 + n % 900}.{n % 100:02d}"}}
+            return await graphql(client, UPDATE_DEAL, variables, tokens["admin"])()
+
         reads = [dashboard, forecast, home]
         turn = iter(range(10**9))
 
@@ -322,6 +331,7 @@ async def _workloads(
             "b forecast": forecast,
             "c mobile home": home,
             "d mixed": mixed,
+            "e update deal": update,
         }
         floor_pool = await asyncpg.create_pool(
             asyncpg_dsn(url), min_size=1, max_size=max(args.concurrency), server_settings={"jit": "off"}
@@ -329,7 +339,7 @@ async def _workloads(
         start, end = period.start(), period.end()
         floors = {
             "a dashboard": lambda: floor_pool.fetchval(DASHBOARD_FLOOR, start, end, people["manager"]),
-            "b forecast": lambda: floor_pool.fetchval(FORECAST_FLOOR, pipeline, start, end, root, period.key),
+            "b forecast": lambda: floor_pool.fetchval(FORECAST_FLOOR, pipeline, 3, start, root, period.key),
         }
         for workload, send in workloads.items():
             for concurrency in args.concurrency:
@@ -346,8 +356,41 @@ async def _workloads(
                     result.floor_p50_ms = _percentile(floor_latencies, 0.5)
                     result.ratio = result.p50_ms / result.floor_p50_ms
                 results.append(result)
+        # What the rollups cost a write: the same updates with their triggers off (then rebuilt).
+        await _rollup_triggers(url, enabled=False)
+        try:
+            for concurrency in args.concurrency:
+                result = await measure("e update deal", deals, concurrency, update, args, pid, "no rollups")
+                results.append(result)
+        finally:
+            await _rollup_triggers(url, enabled=True)
         await floor_pool.close()
     return results
+
+
+async def _sample_deals(url: str, count: int) -> list[int]:
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        return [
+            row["id"] for row in await conn.fetch("SELECT id FROM deals ORDER BY random() LIMIT $1", count)
+        ]
+    finally:
+        await conn.close()
+
+
+async def _rollup_triggers(url: str, *, enabled: bool) -> None:
+    """Switch the rollup triggers off, or back on with the rollups recomputed from the deals."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        if enabled:
+            async with conn.transaction():
+                await conn.execute("ALTER TABLE deals ENABLE TRIGGER USER")
+                await conn.execute("TRUNCATE deal_rollups")
+                await conn.execute(rollups.backfill_statement())
+        else:
+            await conn.execute("ALTER TABLE deals DISABLE TRIGGER USER")
+    finally:
+        await conn.close()
 
 
 async def _peer(

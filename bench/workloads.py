@@ -19,6 +19,8 @@ HOME = """query($p: ID!, $period: Period!) { viewer { name forecast(pipelineId: 
 
 SUBMIT = """mutation($i: SubmitForecastInput!) { submitForecast(input: $i) { id } }"""
 
+UPDATE_DEAL = """mutation($i: UpdateDealInput!) { updateDeal(input: $i) { id amount } }"""
+
 # The dashboard shape side by side with PostGraphile v5 (bench/peer): 20 teams by name × 20 members × their
 # first 20 deals by close date, with stage and owner. Both return the same teams, the same number of
 # members per team and of deals per member; PostGraphile lists a team's members through its memberships
@@ -59,36 +61,38 @@ SELECT json_build_object('total', (SELECT count(*) FROM teams), 'teams', (
           ORDER BY u.name, u.id LIMIT 20) u))) FROM page p))
 """
 
-# The floor of the forecast table: per-user and per-team grouped sums by category and state, for the
-# root team's tree, as one statement.
-FORECAST_FLOOR = """
+# The floor of the forecast table: the root team's users' and sub-teams' figures from the rollups' quarter
+# bucket (deal counts, amounts and weighted amounts per category, converted at today's rates) and the
+# users' latest goals, as one hand-written statement.
+_CODE = "((ascii(substr({0}, 1, 1)) - 64) * 729 + (ascii(substr({0}, 2, 1)) - 64) * 27 + ascii(substr({0}, 3, 1)) - 64)"
+_MEASURES = ", ".join(
+    f"sum(r.{kind}_{category}{'' if kind == 'deals' else ' * rates.rate'}) AS {kind}_{category}"
+    for category in ("not_forecasted", "pipeline", "best_case", "commit", "closed_won")
+    for kind in ("deals", "amount", "weighted")
+)
+FORECAST_FLOOR = f"""
 WITH RECURSIVE closure(ancestor, team) AS (
   SELECT id, id FROM teams UNION ALL SELECT c.ancestor, t.id FROM closure c JOIN teams t ON t.parent_id = c.team
-), rate AS (
-  SELECT DISTINCT ON (currency) currency, rate FROM exchange_rates WHERE valid_from <= current_date
-  ORDER BY currency, valid_from DESC
-), scoped AS (
-  SELECT d.owner_id, m.team_id,
-         CASE s.state WHEN 'WON' THEN 'CLOSED_WON' WHEN 'LOST' THEN 'NOT_FORECASTED'
-              ELSE coalesce(d.forecast_category, s.forecast_category) END AS category, s.state,
-         d.amount * coalesce(d.frozen_rate, CASE WHEN d.currency = cs.currency THEN 1 ELSE r.rate END) AS amount_c,
-         coalesce(d.probability, s.probability) AS probability
-  FROM deals d JOIN stages s ON s.id = d.stage_id
-  JOIN users u ON u.id = d.owner_id AND u.sales_seat
-  JOIN team_memberships m ON m.user_id = u.id AND m.is_primary
-  CROSS JOIN company_settings cs LEFT JOIN rate r ON r.currency = d.currency
-  WHERE d.pipeline_id = $1 AND d.close_date BETWEEN $2 AND $3
+), rates(code, rate) AS (
+  SELECT 0, 1::numeric
+  UNION ALL SELECT {_CODE.format("cs.currency")}, 1 FROM company_settings cs
+  UNION ALL SELECT {_CODE.format("r.currency")}, r.rate FROM company_settings cs, (
+    SELECT DISTINCT ON (currency) currency, rate FROM exchange_rates WHERE valid_from <= current_date
+    ORDER BY currency, valid_from DESC) r WHERE r.currency <> cs.currency
 ), per_user AS (
-  SELECT owner_id, team_id, category, state, count(*) AS n, sum(amount_c) AS c, sum(amount_c * probability) AS w
-  FROM scoped GROUP BY owner_id, team_id, category, state
+  SELECT r.owner_id, {_MEASURES}, sum(r.open_amount * rates.rate) AS open_amount
+  FROM deal_rollups r LEFT JOIN rates ON rates.code = r.currency
+  WHERE r.pipeline_id = $1 AND r.span = $2 AND r.month = $3 GROUP BY r.owner_id
+), members AS (
+  SELECT cl.ancestor, u.id FROM users u JOIN team_memberships m ON m.user_id = u.id AND m.is_primary
+  JOIN closure cl ON cl.team = m.team_id
+  WHERE u.sales_seat AND cl.ancestor IN (SELECT id FROM teams WHERE parent_id = $4 OR id = $4)
 )
 SELECT json_build_object(
-  'users', (SELECT json_agg(x) FROM (SELECT owner_id, category, state, n, c, w FROM per_user pu
-            JOIN closure cl ON cl.team = pu.team_id WHERE cl.ancestor = $4) x),
-  'teams', (SELECT json_agg(y) FROM (SELECT cl.ancestor, category, state, sum(n) n, sum(c) c, sum(w) w
-            FROM per_user pu JOIN closure cl ON cl.team = pu.team_id
-            WHERE cl.ancestor IN (SELECT id FROM teams WHERE parent_id = $4 OR id = $4)
-            GROUP BY cl.ancestor, category, state) y),
+  'users', (SELECT json_agg(p) FROM per_user p JOIN members mm ON mm.id = p.owner_id AND mm.ancestor = $4),
+  'teams', (SELECT json_agg(t) FROM (SELECT mm.ancestor, sum(p.amount_closed_won) AS closed_won,
+            sum(p.amount_commit) AS commit, sum(p.deals_pipeline) AS deals
+            FROM per_user p JOIN members mm ON mm.id = p.owner_id GROUP BY mm.ancestor) t),
   'goals', (SELECT json_agg(g) FROM (SELECT DISTINCT ON (user_id) user_id, amount FROM goals
             WHERE pipeline_id = $1 AND period = $5 AND user_id IS NOT NULL ORDER BY user_id, set_at DESC) g))
 """

@@ -24,8 +24,11 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path, server_url: str) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = json.loads(out.read_text())
-    workloads = ("a dashboard", "a2 dashboard ALL", "b forecast", "c mobile home", "d mixed")
-    assert {(r["workload"], r["concurrency"]) for r in rows} == {(w, c) for w in workloads for c in (1, 2)}
+    workloads = ("a dashboard", "a2 dashboard ALL", "b forecast", "c mobile home", "d mixed", "e update deal")
+    runs = {(w, "pipecast", c) for w in workloads for c in (1, 2)} | {
+        ("e update deal", "no rollups", c) for c in (1, 2)
+    }
+    assert {(r["workload"], r["server"], r["concurrency"]) for r in rows} == runs
     assert all(r["requests"] > 0 and r["statements"] and r["statements"] > 0 for r in rows)
     # The reads take the compiled path, in the viewer read and one statement (the forecast's own more).
     for row in rows:
