@@ -14,6 +14,7 @@ from authz.catalog import NOTHING, Grant
 from authz.roles import ADMIN
 from db.sql import OwnerScope
 from db.tables import deals
+from db.vocabulary import ALL_SCOPE, OWN_SCOPE, TEAM_SCOPE
 
 # The parameters a statement built once per shape reads: who is asking, and their team reach.
 VIEWER = bindparam("viewer", type_=BigInteger)
@@ -25,12 +26,12 @@ def owner_predicate(
 ) -> ColumnElement[bool] | None:
     """A grant as a predicate on an owner column, given the viewer's id and team reach (values or SQL
     parameters); None when the grant allows everything."""
-    if grant.scope == "ALL":
+    if grant.scope == ALL_SCOPE:
         return None
     allowed: list[ColumnElement[bool]] = []
-    if grant.scope in ("TEAM", "OWN"):
+    if grant.scope in (TEAM_SCOPE, OWN_SCOPE):
         allowed.append(owner == viewer)
-    if grant.scope == "TEAM":
+    if grant.scope == TEAM_SCOPE:
         allowed.append(owner == any_(reach))
     if grant.unassigned:
         allowed.append(owner.is_(None))
@@ -52,7 +53,7 @@ class Access:
 
     def can(self, resource: str, action: str) -> bool:
         """Whether the viewer holds (resource, action) with scope ALL (admin-level permissions)."""
-        return self.grant(resource, action).scope == "ALL"
+        return self.grant(resource, action).scope == ALL_SCOPE
 
     @property
     def is_admin(self) -> bool:

@@ -1,4 +1,4 @@
-"""Who may see and do what in the forecast (DOMAIN.md §6): the rules, over the viewer's grants and teams.
+"""Who may see and do what in the forecast (docs/domain.md): the rules, over the viewer's grants and teams.
 
 - forecast:view decides whose rows a viewer sees: ALL everyone's; TEAM their teams' and teammates' (any
   team they belong to, and everything below it); OWN their own. NONE sees no forecast at all.
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from authz.catalog import Grant
 from db.forecasts import Subject
 from db.teams import ViewerTeams
-from db.vocabulary import USER
+from db.vocabulary import ALL_SCOPE, NO_SCOPE, OWN_SCOPE, TEAM_SCOPE, USER
 
-ALL, TEAM, OWN, NONE = "ALL", "TEAM", "OWN", "NONE"
+ALL, TEAM, OWN, NONE = ALL_SCOPE, TEAM_SCOPE, OWN_SCOPE, NO_SCOPE
 NO_TEAMS = ViewerTeams(frozenset(), frozenset(), frozenset())
 
 

@@ -1,7 +1,7 @@
 """Deals and their history.
 
 The numbers a deal shows are derived in SQL, so lists, nested fields and aggregates share one definition
-(DOMAIN.md §2): the rate (frozen when the deal closed, else 1 in the company currency, else the rate in
+(docs/domain.md): the rate (frozen when the deal closed, else 1 in the company currency, else the rate in
 force today), the amount in company currency, the probability (the deal's override, else its stage's),
 the weighted amount and the forecast category (WON → CLOSED_WON, LOST → NOT_FORECASTED, else the manual
 choice, else the stage's mapping).
@@ -40,7 +40,7 @@ from db.sql import among, array_of
 from db.tables import company_settings, deal_changes, deals, exchange_rates, stages, users
 from db.teams import members_of
 from db.users import USER_COLUMNS, UserRecord, like_pattern
-from db.vocabulary import FORCED_CATEGORY, OPEN
+from db.vocabulary import BACKWARD, DECREASED, FORCED_CATEGORY, FORWARD, INCREASED, NO_CHANGE, OPEN
 
 rates_in_force = (
     select(exchange_rates.c.currency, exchange_rates.c.rate)
@@ -372,6 +372,9 @@ async def update_deal(
 
 @dataclass(frozen=True, slots=True)
 class DealChangeRecord:
+    """A recorded change, its values as the API shows them (a probability as 0.2, not 0.2000), and the
+    stage or owner it names before and after, for those fields."""
+
     id: int
     deal_id: int
     at: datetime
@@ -379,9 +382,33 @@ class DealChangeRecord:
     field: str
     old_value: str | None
     new_value: str | None
+    old_stage_id: int | None
+    new_stage_id: int | None
+    old_owner_id: int | None
+    new_owner_id: int | None
 
 
-CHANGE_COLUMNS = columns_of(DealChangeRecord, deal_changes)  # a DealChangeRecord's values by field name
+def _readable(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A stored value in its field's own format: numbers without trailing zeros (probability 0.2)."""
+    field = deal_changes.c.field
+    return case((field == "probability", cast(func.trim_scale(cast(value, Numeric)), Text)), else_=value)
+
+
+def _key(field: str, value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The stage or owner a value names, for that field's changes."""
+    return case((deal_changes.c.field == field, cast(value, BigInteger)))
+
+
+# A DealChangeRecord's values by field name.
+CHANGE_COLUMNS: dict[str, ColumnElement[Any]] = {
+    **columns_of(DealChangeRecord, deal_changes, ("id", "deal_id", "at", "actor_id", "field")),
+    "old_value": _readable(deal_changes.c.old_value),
+    "new_value": _readable(deal_changes.c.new_value),
+    "old_stage_id": _key("stage", deal_changes.c.old_value),
+    "new_stage_id": _key("stage", deal_changes.c.new_value),
+    "old_owner_id": _key("owner", deal_changes.c.old_value),
+    "new_owner_id": _key("owner", deal_changes.c.new_value),
+}
 # History values that are keys of other objects, and the type whose global ID shows them.
 SHOWN_AS_ID = {"stage": "Stage", "owner": "User"}
 HISTORY_ORDER = Ordering("history.NEWEST_FIRST", (deal_changes.c.id,), descending=True)
@@ -389,7 +416,9 @@ HISTORY_ORDER = Ordering("history.NEWEST_FIRST", (deal_changes.c.id,), descendin
 
 def history_query(deal: ColumnElement[Any]) -> Select[Any]:
     """A deal's recorded changes (order them by HISTORY_ORDER)."""
-    return select(*CHANGE_COLUMNS.values()).where(deal_changes.c.deal_id == deal)
+    return select(*(column.label(name) for name, column in CHANGE_COLUMNS.items())).where(
+        deal_changes.c.deal_id == deal
+    )
 
 
 async def history_by_deal(
@@ -401,10 +430,9 @@ async def history_by_deal(
     return await fetch_pages(conn, deal_ids, build, page, lambda row: record_of(DealChangeRecord, row))
 
 
-# Over a close-date range (DOMAIN.md §5): how a deal's stage moved and its weighted amount changed, from
+# Over a close-date range (docs/domain.md): how a deal's stage moved and its weighted amount changed, from
 # the start of the range to its end (UTC), for deals created before the range starts. One SQL definition,
 # for the executed path (deal_signals) and the compiled one (schema/compiled/types.py).
-FORWARD, BACKWARD, INCREASED, DECREASED, NO_CHANGE = "FORWARD", "BACKWARD", "INCREASED", "DECREASED", "NONE"
 
 
 def _value_at(

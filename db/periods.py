@@ -1,4 +1,4 @@
-"""Forecast periods (DOMAIN.md §3): '2026-11' is a month, '2026-Q4' a fiscal quarter.
+"""Forecast periods (docs/domain.md): '2026-11' is a month, '2026-Q4' a fiscal quarter.
 
 Quarter n of year Y starts in month `fiscal_start + 3(n - 1)` counted from year Y's fiscal start (month
 `fiscal_start` of calendar year Y), so with a fiscal year starting in April, 2026-Q4 is January–March 2027.

@@ -10,9 +10,12 @@ from sqlalchemy import ColumnElement, Table
 R = TypeVar("R")
 
 
-def columns_of(record: type[Any], table: Table) -> dict[str, ColumnElement[Any]]:
-    """The table's columns a record's fields name, in the record's order."""
-    return {f.name: table.c[f.name] for f in fields(record)}
+def columns_of(
+    record: type[Any], table: Table, names: tuple[str, ...] | None = None
+) -> dict[str, ColumnElement[Any]]:
+    """The table's columns a record's fields name (or those of its fields in `names`), in the record's
+    order."""
+    return {f.name: table.c[f.name] for f in fields(record) if names is None or f.name in names}
 
 
 @functools.cache

@@ -1,5 +1,5 @@
 """Deal rollups: the forecast's figures kept, per owner and period, by PostgreSQL itself in the
-transaction of every write that moves them (DOMAIN.md §5; README "Rollups").
+transaction of every write that moves them (docs/domain.md; README "Rollups").
 
 A rollup row sums the deals of one (pipeline, period bucket, owner, currency), pivoted by forecast
 category: per category the number of deals, their amount and their weighted amount (`deals_pipeline`,

@@ -40,7 +40,7 @@ DEAL_COPY_COLUMNS = [
     "created_at", "updated_at", "forecast_category", "probability", "next_step",
 ]  # fmt: skip
 
-# The classic stages of DOMAIN.md §2: label, probability, state, mapped forecast category.
+# The classic stages of docs/domain.md: label, probability, state, mapped forecast category.
 CLASSIC_STAGES = (
     ("Appointment scheduled", "0.2", "OPEN", "PIPELINE"),
     ("Qualified to buy", "0.4", "OPEN", "PIPELINE"),
@@ -52,34 +52,34 @@ CLASSIC_STAGES = (
 )
 OPEN_CATEGORIES = ("PIPELINE", "BEST_CASE", "COMMIT")
 
-DEMO_TEAMS = (
-    "Global Sales",
-    "EMEA",
-    "Americas",
-    "Nordics",
-    "DACH",
-    "North America",
-    "Latin America",
+# The demo company: regions containing their own countries (the first is the root).
+DEMO_TREE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("EMEA", ("Nordics", "DACH", "UK & Ireland")),
+    ("Americas", ("North America", "Latin America")),
 )
+DEMO_TEAMS = ("Global Sales", *(region for region, _ in DEMO_TREE), *(c for _, cs in DEMO_TREE for c in cs))
 DEMO_ACCOUNTS = {
     "admin": "admin@example.com",
     "manager": "manager@example.com",
     "rep": "rep@example.com",
 }
 FIRST_NAMES = (
-    "Ada", "Ingrid", "Omar", "Priya", "Lars", "Sofia", "Mateo", "Yuki", "Amara", "Jonas", "Elena",
-    "Kwame", "Nora", "Diego", "Freya", "Hiro", "Leila", "Tomas", "Maya", "Aksel", "Zara", "Emil",
-    "Chloe", "Ravi", "Sigrid", "Bruno", "Ines", "Felix", "Hanna", "Kofi",
+    "Ingrid", "Omar", "Priya", "Lars", "Sofia", "Mateo", "Yuki", "Amara", "Jonas", "Elena", "Kwame",
+    "Nora", "Diego", "Freya", "Hiro", "Leila", "Tomas", "Maya", "Aksel", "Zara", "Emil", "Chloe", "Ravi",
+    "Sigrid", "Bruno", "Ines", "Felix", "Hanna", "Kofi", "Aiko", "Mateus", "Olga", "Samir", "Vera",
+    "Anders", "Lucia", "Tariq",
 )  # fmt: skip
 LAST_NAMES = (
-    "Berg", "Hansen", "Okafor", "Sato", "Novak", "Larsen", "Silva", "Muller", "Haddad", "Johansen",
-    "Rossi", "Kim", "Dubois", "Nilsen", "Costa", "Weber", "Andersen", "Moreau", "Lindqvist",
-    "Tanaka",
+    "Berg", "Okafor", "Sato", "Novak", "Silva", "Müller", "Haddad", "Rossi", "Kim", "Dubois", "Costa",
+    "Weber", "Andersen", "Moreau", "Lindqvist", "Tanaka", "Mensah", "Kowalski", "Fernández", "Nakamura",
+    "Ahmed", "Schmidt", "O'Connor", "Petrov", "Santos", "Eriksen", "Bauer", "Ito", "Mwangi", "Larsen",
+    "Rahman",
 )  # fmt: skip
 ACCOUNTS = (
-    "Acme", "Fjord", "Nordlys", "Polar", "Aurora", "Vinter", "Summit", "Harbor", "Granite",
-    "Cobalt", "Lumen", "Atlas", "Boreal", "Cedar", "Delta", "Ember", "Falcon", "Glacier", "Helix",
-    "Ion",
+    "Acme Logistics", "Fjord Seafood", "Nordlys Energi", "Polar Freight", "Aurora Health", "Vinter Sport",
+    "Summit Bank", "Harbor Insurance", "Granite Construction", "Cobalt Mining", "Lumen Media",
+    "Atlas Retail", "Boreal Pharma", "Cedar Hotels", "Delta Airlines Cargo", "Ember Foods",
+    "Falcon Security", "Glacier Water", "Helix Biotech", "Ion Telecom", "Kestrel Motors", "Linde Dairy",
 )  # fmt: skip
 PRODUCTS = ("renewal", "expansion", "new licences", "pilot", "enterprise plan", "support upgrade")
 NEXT_STEPS = ("Book a demo", "Send the proposal", "Call the CFO", "Follow up on legal review", None, None)
@@ -142,6 +142,8 @@ async def seed(conn: AsyncConnection, plan: SeedPlan, progress: Progress = lambd
     await _goals_and_submissions(
         conn, plan, rng=rng, pipeline_id=pipeline_id, team_ids=team_ids, people=people
     )
+    if plan.demo:
+        await _demo_history(conn, plan)
     # Fresh statistics for every table the seed filled: without them the planner guesses a handful of
     # rows for the teams, users and rollups, and chooses plans that cost the first minutes of use.
     await conn.execute(text("ANALYZE"))
@@ -188,8 +190,16 @@ async def _teams(conn: AsyncConnection, plan: SeedPlan) -> list[int]:
     """A tree of three levels: one root, about √T regions under it, the rest spread under the regions."""
     count = max(1, plan.teams)
     middle = min(count - 1, max(1, math.isqrt(count - 1))) if count > 1 else 0
-    names = list(DEMO_TEAMS) if plan.demo else [f"Team {n}" for n in range(1, count + 1)]
-    names[0] = names[0] if plan.demo else "Sales"
+    if plan.demo:
+        root = await _insert_ids(conn, teams, [{"name": DEMO_TEAMS[0], "parent_id": None}])
+        regions = await _insert_ids(conn, teams, [{"name": r, "parent_id": root[0]} for r, _ in DEMO_TREE])
+        countries = [
+            {"name": country, "parent_id": region}
+            for region, (_, names_) in zip(regions, DEMO_TREE, strict=True)
+            for country in names_
+        ]
+        return root + regions + await _insert_ids(conn, teams, countries)
+    names = ["Sales", *(f"Team {n}" for n in range(2, count + 1))]
     root = await _insert_ids(conn, teams, [{"name": names[0], "parent_id": None}])
     regions = await _insert_ids(
         conn, teams, [{"name": names[i], "parent_id": root[0]} for i in range(1, middle + 1)]
@@ -214,13 +224,21 @@ class _People:
     admin: int
 
 
+def _person(n: int) -> str:
+    """The n-th seeded person's name: first and last names step through their lists at different paces
+    (their lengths are coprime), so neighbours — a team's manager and reps — share neither."""
+    return (
+        f"{FIRST_NAMES[n % len(FIRST_NAMES)]} {LAST_NAMES[(n * 7 + n // len(LAST_NAMES)) % len(LAST_NAMES)]}"
+    )
+
+
 async def _people(conn: AsyncConnection, plan: SeedPlan, rng: random.Random, team_ids: list[int]) -> _People:
     count = max(plan.users, 1)
     rows: list[dict[str, object]] = [
         {"name": "Ada Admin", "email": DEMO_ACCOUNTS["admin"], "sales_seat": False}
     ]
     for n in range(count):
-        name = f"{FIRST_NAMES[n % len(FIRST_NAMES)]} {LAST_NAMES[(n // len(FIRST_NAMES)) % len(LAST_NAMES)]}"
+        name = _person(n)
         rows.append({"name": name, "email": f"user{n + 1}@example.com", "sales_seat": rng.random() < 0.92})
     # The first user of each team manages it; the demo's manager runs the second level's first region.
     managers = min(len(team_ids), count)
@@ -282,7 +300,12 @@ async def _deals(
     lead_times = [timedelta(days=d) for d in range(5, 200)]
     touch = [timedelta(days=d) for d in range(4)]
     frozen_on = [rate_on(min(day, plan.today)) for day in days]
-    amounts = [Decimal(cents).scaleb(-2) for cents in range(50_000, 15_000_000, 137)]
+    # Bulk amounts have odd cents (every rounding path gets exercised); the demo's are what people quote.
+    amounts = (
+        [Decimal(dollars) for dollars in range(1_500, 150_000, 250)]
+        if plan.demo
+        else [Decimal(cents).scaleb(-2) for cents in range(50_000, 15_000_000, 137)]
+    )
     overrides = [Decimal(p).scaleb(-2) for p in range(5, 96)]
     randbelow, random_ = rng.randrange, rng.random
 
@@ -301,7 +324,8 @@ async def _deals(
             foreign = random_() < 0.15
             created = min(now, mornings[d] - lead_times[randbelow(len(lead_times))])
             yield (
-                f"{ACCOUNTS[n % len(ACCOUNTS)]} {PRODUCTS[randbelow(len(PRODUCTS))]} #{n + 1}",
+                f"{ACCOUNTS[n % len(ACCOUNTS)]} — {PRODUCTS[randbelow(len(PRODUCTS))]}"
+                + ("" if plan.demo else f" #{n + 1}"),
                 None if random_() < 0.04 else owners[randbelow(len(owners))],
                 pipeline_id,
                 stage_id,
@@ -376,6 +400,41 @@ async def _goals_and_submissions(
     await conn.execute(insert(goals), goal_rows)
     if submission_rows:
         await conn.execute(insert(forecast_submissions), submission_rows)
+
+
+async def _demo_history(conn: AsyncConnection, plan: SeedPlan) -> None:
+    """Recorded changes inside the current quarter for deals that existed before it, so the demo's signals
+    move: a third of the open deals moved forward a stage (some backward), a fifth had their amount
+    raised from 80 %. Each change is dated between the deal's creation and today, by its owner."""
+    quarter = period_containing(plan.today, "QUARTER")
+    start, now = quarter.start(), datetime.combine(plan.today, time(12), UTC)
+    days = max((plan.today - start).days, 1)
+    await conn.execute(
+        text(
+            """
+            INSERT INTO deal_changes (deal_id, at, actor_id, field, old_value, new_value)
+            SELECT d.id,
+                   least(CAST(:now AS timestamptz),
+                         CAST(:start AS timestamptz)
+                         + make_interval(days => ((d.id * 37) % :days)::int, hours => 10)),
+                   d.owner_id, 'stage', earlier.id::text, d.stage_id::text
+            FROM deals d JOIN stages s ON s.id = d.stage_id
+            JOIN stages earlier ON earlier.pipeline_id = s.pipeline_id AND earlier.state = 'OPEN'
+             AND earlier.display_order = s.display_order + CASE WHEN d.id % 7 = 0 THEN 1 ELSE -1 END
+            WHERE s.state = 'OPEN' AND d.id % 3 = 0 AND d.created_at < CAST(:start AS timestamptz)
+            UNION ALL
+            SELECT d.id,
+                   least(CAST(:now AS timestamptz),
+                         CAST(:start AS timestamptz)
+                         + make_interval(days => ((d.id * 11) % :days)::int, hours => 15)),
+                   d.owner_id, 'amount', round(d.amount * 0.8, 2)::text, d.amount::text
+            FROM deals d JOIN stages s ON s.id = d.stage_id
+            WHERE s.state = 'OPEN' AND d.id % 5 = 0 AND d.created_at < CAST(:start AS timestamptz)
+            ORDER BY 2
+            """
+        ),
+        {"start": datetime.combine(start, time(0), UTC), "now": now, "days": days},
+    )
 
 
 def _subject_row(

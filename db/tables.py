@@ -1,4 +1,4 @@
-"""The whole data model of DOMAIN.md as SQLAlchemy Core tables.
+"""The whole data model of docs/domain.md as SQLAlchemy Core tables.
 
 The Alembic revisions in `db/migrations` create exactly these tables; a test compares the two.
 Money is NUMERIC(15, 2) (amounts below 10^13 with cents), rates NUMERIC(20, 10), probabilities

@@ -3,9 +3,11 @@
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import orjson
+from cross_web import HTTPException
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
@@ -14,7 +16,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
@@ -73,6 +76,31 @@ class PipecastGraphQL(GraphQL[Context, None]):
                 sub_response.status_code = 400
                 processed.pop("data", None)
         return processed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry's HTTP refusals (a body that is not JSON, a batch, variables that are not an object)
+        as JSON errors with a code and the request id, like every other refusal."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response: Response = await self.run(request)
+        except HTTPException as exc:
+            response = _error(request, exc.status_code, _REFUSALS.get(exc.reason, exc.reason))
+        await response(scope, receive, send)
+
+    @property
+    def graphql_ide_html(self) -> str:
+        """Strawberry's GraphiQL page, its scripts and styles served by this server (pipecast/static)
+        rather than a CDN: the same pinned files, their integrity hashes unchanged."""
+        return super().graphql_ide_html.replace(CDN, GRAPHIQL_ASSETS + "/")
+
+    def decode_json(self, data: str | bytes) -> object:
+        decoded = orjson.loads(data) if data else None
+        if not isinstance(decoded, dict | list):
+            raise HTTPException(400, NOT_AN_OBJECT)
+        return decoded
 
     def encode_json(self, data: object) -> bytes:
         """orjson: fast, and it writes the JSON text the compiled read path passes through as is."""
@@ -176,6 +204,23 @@ class Authenticate:
         return found, grants if grants is not None else await self.policies.grants_for(found.user.id)
 
 
+CDN = "https://unpkg.com/"
+GRAPHIQL_ASSETS = "/graphiql"
+GRAPHIQL_FILES = Path(__file__).resolve().parent / "static" / "graphiql"
+NOT_AN_OBJECT = 'send one operation as a JSON object: {"query": "...", "variables": {...}}'
+# Strawberry's reasons for refusing a body, in Pipecast's words.
+_REFUSALS = {
+    "Unable to parse request body as JSON": f"the body is not JSON: {NOT_AN_OBJECT}",
+    "Batching is not enabled": f"batched operations are not supported: {NOT_AN_OBJECT}",
+    "The GraphQL operation's `variables` must be an object or null, if provided.": (
+        "variables must be a JSON object (or null)"
+    ),
+    "The GraphQL operation's `query` must be a string or null, if provided.": "query must be a string",
+    "The GraphQL operation's `extensions` must be an object or null, if provided.": (
+        "extensions must be a JSON object (or null)"
+    ),
+    "No GraphQL query found in the request": "no query: the body needs a `query` string",
+}
 MAX_BODY_BYTES = 1_000_000
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON_TYPES = ("application/json", GRAPHQL_RESPONSE)
@@ -338,6 +383,11 @@ def create_app(settings: Settings) -> Starlette:
             Route("/graphql", authenticated, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *(
+                [Mount(GRAPHIQL_ASSETS, StaticFiles(directory=GRAPHIQL_FILES))]
+                if settings.graphiql_enabled
+                else []
+            ),
         ],
         lifespan=lifespan,
     )

@@ -168,6 +168,8 @@ def _one_line(exc: BaseException) -> str:
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn  # noqa: PLC0415  (only `serve` needs the server)
 
+    from pipecast.logs import UVICORN_LOG_CONFIG  # noqa: PLC0415
+
     settings = _settings(need_secret=True)
     accounts = _with_database(settings, lambda engine: _prepare(engine, demo=args.demo), migrate=True)
     address = f"http://{args.host}:{args.port}"
@@ -192,6 +194,8 @@ def _serve(args: argparse.Namespace) -> None:
         port=args.port,
         workers=args.workers,
         log_level="info",
+        access_log=False,
+        log_config=UVICORN_LOG_CONFIG,
     )
 
 

@@ -51,11 +51,46 @@ class RequestLog:
             record_var.reset(token)
 
 
+class JsonFormatter(logging.Formatter):
+    """Every log line as one JSON object: the access lines are JSON already; anything else (uvicorn's
+    start and stop, warnings, logged errors with their traceback) gets time, level, logger and message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == log.name:
+            return record.getMessage()
+        line: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, sort_keys=True)
+
+
+# uvicorn's logging: its access lines off (Pipecast writes one per request), its other lines JSON.
+UVICORN_LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": JsonFormatter}},
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    },
+    "loggers": {
+        "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+    },
+}
+
+
 def configure_logging() -> None:
-    """Access lines go to stderr as they are (already JSON), once per process."""
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+    """Pipecast's lines — the access lines and everything its modules log — go to stderr as JSON, once
+    per process. The access logger writes its own lines and does not propagate."""
+    for logger in (log, logging.getLogger("pipecast")):
+        if not logger.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(JsonFormatter())
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False

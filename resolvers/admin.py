@@ -10,18 +10,18 @@
 import re
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authz import admin as db
 from authz.admin import Rule
 from authz.catalog import PERMISSIONS, Grant
-from authz.roles import user_subject
 from db import audit as audit_log
 from db.audit import AuditRecord
 from db.pagination import Page, PageRequest, empty_page
 from db.users import UserRecord, users_by_ids
-from resolvers.common import audit, found, require
+from resolvers.common import audit, found, in_api_terms, node_target, require
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, Forbidden, NotFound
 
@@ -57,7 +57,7 @@ async def role_members(context: Context, role: str, page: PageRequest) -> Page[U
 async def user_rules(context: Context, user_id: int) -> list[Rule]:
     """The policies reaching a user, each with the subject it comes from (a role or the user)."""
     if user_id != context.viewer.id and not context.access.can("permissions", "manage"):
-        raise Forbidden("only the user and holders of permissions:manage see a user's permissions")
+        raise Forbidden("reading another user's permissions needs the permissions:manage permission")
     rules = [_rule(values[0], values) for values in await context.policies.rules_for(user_id)]
     return sorted(rules, key=lambda r: (r.resource, r.action, r.subject))
 
@@ -75,8 +75,9 @@ def _cover(context: Context, rule: Rule) -> None:
     mine = context.access.grant(rule.resource, rule.action)
     if not mine.covers(Grant(rule.scope, rule.unassigned)):
         raise Forbidden(
-            f"you hold {rule.resource}:{rule.action} {mine.scope} and cannot grant {rule.scope}"
+            f"granting {rule.resource}:{rule.action} {rule.scope}"
             + (" with unassigned deals" if rule.unassigned else "")
+            + f" needs that much yourself: you hold {rule.resource}:{rule.action} {mine.scope}"
         )
 
 
@@ -124,7 +125,7 @@ async def assign_role(context: Context, user_id: int, role: str) -> UserRecord:
                 conn,
                 context,
                 "role.assign",
-                user_subject(user_id),
+                node_target("User", user_id),
                 {"role": role, "before": False, "after": True},
             )
     await context.policies.reload()
@@ -143,7 +144,7 @@ async def unassign_role(context: Context, user_id: int, role: str) -> UserRecord
                 conn,
                 context,
                 "role.unassign",
-                user_subject(user_id),
+                node_target("User", user_id),
                 {"role": role, "before": True, "after": False},
             )
     await context.policies.reload()
@@ -179,11 +180,26 @@ async def set_permission(context: Context, rule: Rule) -> Rule:
             conn,
             context,
             "permission.set",
-            rule.subject,
-            {"before": asdict(before) if before else None, "after": asdict(rule)},
+            _target(rule.subject),
+            {"before": _api_rule(before) if before else None, "after": _api_rule(rule)},
         )
     await context.policies.reload()
     return rule
+
+
+def _target(subject: str) -> str:
+    """A policy's subject as an audit target: user:<global ID>, or role:<name>."""
+    if subject.startswith("user:"):
+        return node_target("User", int(subject.removeprefix("user:")))
+    return f"role:{subject}"
+
+
+def _api_rule(rule: Rule) -> dict[str, Any]:
+    """A rule as the API shows it (its subject as setPermission takes it)."""
+    values = in_api_terms(asdict(rule))
+    subject = _target(rule.subject)
+    values["subject"] = subject if subject.startswith("user:") else rule.subject
+    return values
 
 
 async def audit_by_ids(context: Context, ids: Sequence[int]) -> list[AuditRecord | None]:

@@ -1,7 +1,8 @@
 """Small helpers every resolver module uses."""
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -13,6 +14,7 @@ from resolvers.context import Context
 from resolvers.errors import Conflict, Forbidden, NotFound
 
 UNIQUE_VIOLATION = "23505"
+CENT = Decimal("0.01")
 
 T = TypeVar("T")
 
@@ -24,8 +26,36 @@ def require(context: Context, resource: str, action: str, what: str) -> None:
 
 
 async def audit(conn: AsyncConnection, context: Context, action: str, target: str, details: Any) -> None:
-    """Record a change the viewer made, in the transaction that makes it."""
+    """Record a change the viewer made, in the transaction that makes it. Target and details are in
+    the API's terms (a client reads them as they are): targets as `node_target` makes them, global IDs,
+    field names as the API spells them (`in_api_terms`), money with its cents."""
     await record(conn, actor_id=context.viewer.id, action=action, target=target, details=details)
+
+
+def node_target(type_name: str, key: int) -> str:
+    """An audit target naming an object: its kind and its global ID (user:VXNlcjo5). Other targets are
+    role:<name>, currency:<code> and company."""
+    return f"{type_name.lower()}:{to_base64(type_name, key)}"
+
+
+def money_text(amount: Decimal) -> str:
+    """Money as the API writes a stored amount: with its cents."""
+    return str(amount.quantize(CENT))
+
+
+def in_api_terms(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's values as the API names and writes them: camelCase names, numbers as decimal text
+    without trailing zeros (a probability as 0.2)."""
+    return {_camel(name): _text(value) for name, value in values.items()}
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.capitalize() for part in rest)
+
+
+def _text(value: Any) -> Any:
+    return format(value.normalize(), "f") if isinstance(value, Decimal) else value
 
 
 def found(value: T | None, type_name: str, key: int) -> T:

@@ -80,6 +80,16 @@ class Loaders:
             loader = self._by_arguments[arguments] = keyed_loader(self.engine, fetch, default)
         return loader
 
+    def batched(
+        self, arguments: Hashable, load: Callable[[Sequence[Any]], Awaitable[list[Any]]]
+    ) -> DataLoader[Any, Any]:
+        """The request's loader for work batched over keys that reads through other loaders (it holds no
+        connection of its own), made on first use."""
+        loader = self._by_arguments.get(arguments)
+        if loader is None:
+            loader = self._by_arguments[arguments] = DataLoader(load_fn=load)
+        return loader
+
     def prime_users(self, records: Sequence[UserRecord]) -> None:
         for record in records:
             self.users_by_id.prime(record.id, record)

@@ -1,4 +1,4 @@
-"""Deals: reads, createDeal and updateDeal with history, category rules and rate freezing (DOMAIN.md §2)."""
+"""Deals: reads, createDeal and updateDeal with history, category rules and rate freezing (docs/domain.md)."""
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -185,7 +185,7 @@ async def create_deal(context: Context, data: NewDeal) -> int:
         )
 
 
-_OUTSIDE_REACH = "that owner is outside the deals you may edit (deal:edit)"
+_OUTSIDE_REACH = "giving a deal to that owner needs the deal:edit permission over their deals"
 
 
 async def _may_edit(conn: AsyncConnection, context: Context, owners: list[int | None]) -> list[bool]:
@@ -221,7 +221,7 @@ async def update_deal(context: Context, deal_id: int, data: DealInput, expected_
         new_owner = values.get("owner_id", deal.owner_id)
         rights = await _may_edit(conn, context, [deal.owner_id, new_owner])
         if not rights[0]:
-            raise Forbidden("you may see this deal but not change it (deal:edit)")
+            raise Forbidden("changing this deal needs the deal:edit permission over its owner's deals")
         if not rights[1]:
             raise Forbidden(_OUTSIDE_REACH)
         if values:
@@ -338,7 +338,7 @@ async def deal_filter(context: Context, period: Period | None, where: DealFilter
 
 
 async def signals(context: Context, deal: DealRecord, start: date, end: date) -> tuple[str, str]:
-    """(stage movement, weighted change) over the close-date range [start, end] (DOMAIN.md §5; the SQL
+    """(stage movement, weighted change) over the close-date range [start, end] (docs/domain.md; the SQL
     definition is db.deals.signals), batched over every deal of the request."""
     since, until = signal_moments(start, end)
 

@@ -10,7 +10,7 @@ from db import rollups
 from db.periods import Period, PeriodKind, period_containing
 from db.pipelines import CompanySettingsRecord, ExchangeRateRecord, PipelineRecord, StageRecord
 from resolvers import validation as check
-from resolvers.common import audit, found, require
+from resolvers.common import audit, found, in_api_terms, node_target, require
 from resolvers.context import Context
 from resolvers.errors import BadUserInput
 from resolvers.loaders import forget
@@ -115,7 +115,7 @@ async def create_pipeline(
             "forecastAmount": forecast_amount,
             "stages": labels,
         }
-        await audit(conn, context, "pipeline.create", f"pipeline:{pipeline_id}", details)
+        await audit(conn, context, "pipeline.create", node_target("Pipeline", pipeline_id), details)
     return pipeline_id
 
 
@@ -137,8 +137,8 @@ async def update_pipeline_settings(
                 conn,
                 context,
                 "pipeline.settings",
-                f"pipeline:{pipeline_id}",
-                {"before": before, "after": values},
+                node_target("Pipeline", pipeline_id),
+                {"before": in_api_terms(before), "after": in_api_terms(values)},
             )
     return pipeline_id
 
@@ -154,15 +154,15 @@ async def update_stage_mapping(
             values["forecast_category"] = _mapping(stage.state, forecast_category, "forecastCategory")
         if probability is not None:
             values["probability"] = check.probability(probability)
-        before = {k: str(getattr(stage, k)) for k in values}
-        if values and before != {k: str(v) for k, v in values.items()}:
+        before = {k: getattr(stage, k) for k in values}
+        if values and before != values:
             await rollups.restage(conn, stage_id, lambda: db.update_stage(conn, stage_id, values))
             await audit(
                 conn,
                 context,
                 "stage.mapping",
-                f"stage:{stage_id}",
-                {"before": before, "after": {k: str(v) for k, v in values.items()}},
+                node_target("Stage", stage_id),
+                {"before": in_api_terms(before), "after": in_api_terms(values)},
             )
     return stage_id
 
@@ -191,7 +191,7 @@ async def update_company_settings(
                 context,
                 "settings.company",
                 "company",
-                {"before": asdict(before), "after": asdict(after)},
+                {"before": in_api_terms(asdict(before)), "after": in_api_terms(asdict(after))},
             )
     forget(context.loaders.settings, None)
     context.loaders.settings.prime(None, after)

@@ -157,5 +157,5 @@ async def roles_of(context: Context, user_id: int) -> set[str]:
     if user_id == context.viewer.id:
         return set(context.access.roles)
     if not context.access.can("permissions", "manage"):
-        raise Forbidden("only the user and holders of permissions:manage see a user's roles")
+        raise Forbidden("reading another user's roles needs the permissions:manage permission")
     return await context.policies.roles_of(user_id)

@@ -14,6 +14,7 @@ from schema import ids
 from schema.admin import AdminMutation, AdminQuery, AuditEntry
 from schema.compiled import Plans, compiled_reads
 from schema.deals import Deal, DealMutation, DealQuery
+from schema.descriptions import describe
 from schema.errors import PipecastErrors
 from schema.forecasts import ForecastMutation, ForecastQuery, ForecastSubmission, Goal
 from schema.limits import limit_extensions
@@ -63,13 +64,15 @@ def build_schema(*, introspection: bool = True, compiled: bool = True) -> strawb
         extensions.append(compiled_reads(Plans()))
     if not introspection:
         extensions.insert(0, DisableIntrospection)
-    return PipecastSchema(
+    built = PipecastSchema(
         query=Query,
         mutation=Mutation,
         types=list(NODE_TYPES.values()),
         config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALAR_MAP),
         extensions=extensions,
     )
+    describe(built._schema)
+    return built
 
 
 schema = build_schema()

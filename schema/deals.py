@@ -109,6 +109,40 @@ class DealChange:
     def new_value(self) -> str | None:
         return _shown(self.record.field, self.record.new_value)
 
+    @strawberry.field(description="For a change of stage: the stage before (null for other fields).")
+    async def old_stage(self, info: strawberry.Info[Context]) -> Stage | None:
+        return await _stage(info, self.record.old_stage_id)
+
+    @strawberry.field(description="For a change of stage: the stage after (null for other fields).")
+    async def new_stage(self, info: strawberry.Info[Context]) -> Stage | None:
+        return await _stage(info, self.record.new_stage_id)
+
+    @strawberry.field(
+        description="For a change of owner: the owner before (null for other fields, and when unassigned)."
+    )
+    async def old_owner(self, info: strawberry.Info[Context]) -> User | None:
+        return await _owner(info, self.record.old_owner_id)
+
+    @strawberry.field(
+        description="For a change of owner: the owner after (null for other fields, and when unassigned)."
+    )
+    async def new_owner(self, info: strawberry.Info[Context]) -> User | None:
+        return await _owner(info, self.record.new_owner_id)
+
+
+async def _stage(info: strawberry.Info[Context], stage_id: int | None) -> Stage | None:
+    if stage_id is None:
+        return None
+    [stage] = await resolve_pipelines.stages_by_ids(info.context, [stage_id])
+    return Stage.of(stage) if stage else None
+
+
+async def _owner(info: strawberry.Info[Context], user_id: int | None) -> User | None:
+    if user_id is None:
+        return None
+    user = await resolve_users.user(info.context, user_id)
+    return User.of(user) if user else None
+
 
 def _shown(field: str, value: str | None) -> str | None:
     type_name = SHOWN_AS_ID.get(field)

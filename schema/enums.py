@@ -1,63 +1,72 @@
-"""The contract's enums; their values are the strings stored in the database."""
+"""The contract's enums. Their values are the domain's words of db/vocabulary.py (as stored in the
+database), so every layer spells them the same way; what each value means is in schema/descriptions.py."""
 
 from enum import Enum
 
 import strawberry
 
+from db import vocabulary as v
+
 
 @strawberry.enum(description="The length of a forecast period.")
 class PeriodKind(Enum):
-    MONTH = "MONTH"
-    QUARTER = "QUARTER"
+    MONTH = v.MONTH
+    QUARTER = v.QUARTER
 
 
 @strawberry.enum(description="Forecast categories, from least to most certain.")
 class ForecastCategory(Enum):
-    NOT_FORECASTED = "NOT_FORECASTED"
-    PIPELINE = "PIPELINE"
-    BEST_CASE = "BEST_CASE"
-    COMMIT = "COMMIT"
-    CLOSED_WON = "CLOSED_WON"
+    NOT_FORECASTED = v.NOT_FORECASTED
+    PIPELINE = v.PIPELINE
+    BEST_CASE = v.BEST_CASE
+    COMMIT = v.COMMIT
+    CLOSED_WON = v.CLOSED_WON
 
 
 @strawberry.enum(description="Whether a stage is open, won or lost.")
 class StageState(Enum):
-    OPEN = "OPEN"
-    WON = "WON"
-    LOST = "LOST"
+    OPEN = v.OPEN
+    WON = v.WON
+    LOST = v.LOST
 
 
 @strawberry.enum(description="Which amount the forecast columns use: weighted by probability, or raw.")
 class ForecastAmountBasis(Enum):
-    WEIGHTED = "WEIGHTED"
-    RAW = "RAW"
+    WEIGHTED = v.WEIGHTED
+    RAW = v.RAW
 
 
 @strawberry.enum(description="A member of a team, or its manager.")
 class MembershipRole(Enum):
-    MEMBER = "MEMBER"
-    MANAGER = "MANAGER"
+    MEMBER = v.MEMBER
+    MANAGER = strawberry.enum_value(
+        v.MANAGER,
+        description="Manages the team and everything below it (goals, submissions, team-only view).",
+    )
 
 
 @strawberry.enum(description="How a deal's stage moved over a date range.")
 class StageMovement(Enum):
-    FORWARD = "FORWARD"
-    BACKWARD = "BACKWARD"
-    NONE = "NONE"
+    FORWARD = v.FORWARD
+    BACKWARD = v.BACKWARD
+    NONE = v.NO_CHANGE
 
 
 @strawberry.enum(description="How a deal's weighted amount changed over a date range.")
 class AmountChange(Enum):
-    INCREASED = "INCREASED"
-    DECREASED = "DECREASED"
-    NONE = "NONE"
+    INCREASED = v.INCREASED
+    DECREASED = v.DECREASED
+    NONE = v.NO_CHANGE
 
 
 @strawberry.enum(
     description="How far a permission reaches: everyone, the viewer's teams, their own, nothing."
 )
 class Scope(Enum):
-    ALL = "ALL"
-    TEAM = "TEAM"
-    OWN = "OWN"
-    NONE = "NONE"
+    ALL = v.ALL_SCOPE
+    TEAM = strawberry.enum_value(
+        v.TEAM_SCOPE,
+        description="Records of users in the holder's teams (primary or extra) and teams below them.",
+    )
+    OWN = v.OWN_SCOPE
+    NONE = v.NO_SCOPE

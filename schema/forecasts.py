@@ -186,16 +186,30 @@ def _m(value: Decimal | None) -> Decimal | None:
     return None if value is None else money(value)
 
 
-@strawberry.type(description="One subject's numbers for a pipeline and period, as DOMAIN.md §5 defines them.")
+@strawberry.type(
+    description="One subject's numbers for a pipeline and period: a user's own deals, or a team's counted "
+    "users' (sales-seat users whose primary team is the team or below), among the deals the viewer may see. "
+    "Amounts are in the company currency, rounded to cents; goals and submissions are null where the viewer "
+    "may not see them (restricted)."
+)
 class ForecastRow:
     # A view of the row's arithmetic (resolvers.forecasts.arithmetic): each field is worked out only when
     # selected, and needs nothing but the row, so the compiled read path writes it without the executor.
     row: strawberry.Private[resolve.Row]
     subject_object: strawberry.Private[User | Team]
+    place: strawberry.Private[resolve.Place]
 
     @classmethod
-    def of(cls, row: resolve.Row, subject: User | Team) -> "ForecastRow":
-        return cls(row=row, subject_object=subject)
+    def of(cls, row: resolve.Row, subject: User | Team, place: resolve.Place) -> "ForecastRow":
+        return cls(row=row, subject_object=subject, place=place)
+
+    @strawberry.field(description="The pipeline the numbers are for.")
+    def pipeline(self) -> Pipeline:
+        return Pipeline.of(self.place.pipeline)
+
+    @strawberry.field(description="The period the numbers are for (the current one when none was asked).")
+    def period(self) -> PeriodInfo:
+        return PeriodInfo.of(self.place.period, self.place.fiscal_start)
 
     @strawberry.field(description="The user or team the row is about (a table's summary: the viewer).")
     def subject(self) -> ForecastSubject:
@@ -299,9 +313,10 @@ class Forecast:
         return Team.of(self.table.team) if self.table.team else None
 
     def _row(self, row: resolve.Row) -> ForecastRow:
+        table = self.table
         if row.subject.kind == USER:
-            return ForecastRow.of(row, User.of(self.table.user_records[row.subject.id]))
-        return ForecastRow.of(row, Team.of(self.table.team_records[row.subject.id]))
+            return ForecastRow.of(row, User.of(table.user_records[row.subject.id]), table.place)
+        return ForecastRow.of(row, Team.of(table.team_records[row.subject.id]), table.place)
 
     @strawberry.field(description="The totals row of the table.")
     def summary(self) -> ForecastRow:
@@ -316,32 +331,41 @@ class Forecast:
         return [self._row(r) for r in self.table.users]
 
 
+def _pipeline_id(pipeline_id: strawberry.ID | None) -> int | None:
+    return None if pipeline_id is None else ids.decode(pipeline_id, "Pipeline", "pipelineId")
+
+
 async def subject_forecast_row(
-    context: Context, subject: Subject, *, pipeline_id: strawberry.ID, period: Period
+    context: Context,
+    subject: Subject,
+    *,
+    pipeline_id: strawberry.ID | None = None,
+    period: Period | None = None,
 ) -> ForecastRow | None:
     """User.forecast and Team.forecast (also written by the compiled read path)."""
-    row = await resolve.subject_row(
-        context, subject, ids.decode(pipeline_id, "Pipeline", "pipelineId"), period
-    )
-    return ForecastRow.of(row, await _subject(context, subject)) if row else None
+    found = await resolve.subject_row(context, subject, _pipeline_id(pipeline_id), period)
+    if found is None:
+        return None
+    row, place = found
+    return ForecastRow.of(row, await _subject(context, subject), place)
 
 
 async def subject_forecast(
-    info: strawberry.Info[Context], subject: Subject, pipeline_id: strawberry.ID, period: Period
+    info: strawberry.Info[Context], subject: Subject, pipeline_id: strawberry.ID | None, period: Period | None
 ) -> ForecastRow | None:
     return await subject_forecast_row(info.context, subject, pipeline_id=pipeline_id, period=period)
 
 
 async def forecast_table(
-    context: Context, *, pipeline_id: strawberry.ID, period: Period, team_id: strawberry.ID | None = None
+    context: Context,
+    *,
+    pipeline_id: strawberry.ID | None = None,
+    period: Period | None = None,
+    team_id: strawberry.ID | None = None,
 ) -> "Forecast":
     """The forecast table (Query.forecast, also written by the compiled read path)."""
-    table = await resolve.forecast_table(
-        context,
-        ids.decode(pipeline_id, "Pipeline", "pipelineId"),
-        period,
-        ids.decode(team_id, "Team", "teamId") if team_id is not None else None,
-    )
+    team = ids.decode(team_id, "Team", "teamId") if team_id is not None else None
+    table = await resolve.forecast_table(context, _pipeline_id(pipeline_id), period, team)
     return Forecast(table=table)
 
 
@@ -390,9 +414,21 @@ class ForecastQuery:
     async def forecast(
         self,
         info: strawberry.Info[Context],
-        pipeline_id: strawberry.ID,
-        period: Period,
-        team_id: strawberry.ID | None = None,
+        pipeline_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="The pipeline; without it, the company's first (oldest) one."),
+        ] = None,
+        period: Annotated[
+            Period | None,
+            strawberry.argument(description="The period; without it, the pipeline's current one (today's)."),
+        ] = None,
+        team_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="The team whose table this is; without it, the company's (ALL), the viewer's "
+                "highest team's (TEAM), or the viewer's own row."
+            ),
+        ] = None,
     ) -> Forecast:
         return await forecast_table(info.context, pipeline_id=pipeline_id, period=period, team_id=team_id)
 
@@ -413,7 +449,9 @@ class ForecastQuery:
 
 @strawberry.input(description="A forecast: an amount in company currency for a subject, pipeline and period.")
 class SubmitForecastInput:
-    subject: SubjectInput
+    subject: SubjectInput | None = strawberry.field(
+        default=None, description="Whose forecast it is; without it, the viewer's own."
+    )
     pipeline_id: strawberry.ID
     period: Period
     amount: Decimal
@@ -440,7 +478,7 @@ class ForecastMutation:
     ) -> ForecastSubmission:
         record = await resolve.submit(
             info.context,
-            input.subject.decoded(),
+            input.subject.decoded() if input.subject else Subject.user(info.context.viewer.id),
             ids.decode(input.pipeline_id, "Pipeline", "pipelineId"),
             input.period,
             input.amount,

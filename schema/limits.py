@@ -38,7 +38,7 @@ from resolvers.pagination import DEFAULT_FIRST
 MAX_DEPTH = 12
 MAX_ALIASES = 15
 MAX_TOKENS = 2000
-MAX_COST = 100_000
+MAX_COST = 500_000  # GitHub's node limit: the default pages nest three deep, 20 × 200 × 200 does not
 CACHED_DOCUMENTS = 256
 GRAPHQL_INT = 2**31
 

@@ -33,7 +33,16 @@ async def subject_goals(
 
 
 async def subject_forecast(
-    root: Any, info: strawberry.Info[Context], pipeline_id: strawberry.ID, period: Period
+    root: Any,
+    info: strawberry.Info[Context],
+    pipeline_id: Annotated[
+        strawberry.ID | None,
+        strawberry.argument(description="The pipeline; without it, the company's first (oldest) one."),
+    ] = None,
+    period: Annotated[
+        Period | None,
+        strawberry.argument(description="The period; without it, the pipeline's current one (today's)."),
+    ] = None,
 ) -> Annotated["ForecastRow", strawberry.lazy("schema.forecasts")] | None:
     from schema.forecasts import subject_forecast as forecast  # noqa: PLC0415
 

@@ -127,7 +127,7 @@ class User(relay.Node):
     @strawberry.field(description="The deal columns this user chose to show (the viewer's own).")
     async def deal_columns(self, info: strawberry.Info[Context]) -> list[str]:
         if self.id != info.context.viewer.id:
-            raise Forbidden("deal columns are the viewer's own preference")
+            raise Forbidden("deal columns are each user's own preference: only the viewer's are readable")
         return await resolve.deal_columns(info.context)
 
 

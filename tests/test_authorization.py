@@ -1,4 +1,4 @@
-"""DOMAIN.md §6 on every path that reaches a deal, for a matrix of viewers, and on every write.
+"""docs/domain.md on every path that reaches a deal, for a matrix of viewers, and on every write.
 
 The company: Sales ⊃ {EMEA ⊃ Nordics, Americas}, and Skunkworks apart with canary deals whose names
 must never reach anyone outside it.

@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support import cli_env
+
+pytestmark = pytest.mark.slow  # server processes, fuzzing or long runs: `pytest -m "not slow"` skips them
 
 
 def test_the_benchmark_runs_end_to_end(tmp_path: Path, server_url: str) -> None:

@@ -19,6 +19,8 @@ from db.tables import deals, forecast_submissions, goals, team_memberships, team
 from tests.conftest import fresh_database
 from tests.support import SECRET, cli_env, data, pipecast
 
+pytestmark = pytest.mark.slow  # server processes, fuzzing or long runs: `pytest -m "not slow"` skips them
+
 
 @pytest.fixture(scope="module")
 def env(database_url: str) -> dict[str, str]:
@@ -150,7 +152,7 @@ async def test_seed_demo_builds_a_demo_company(server_url: str, template_databas
     assert result.returncode == 0, result.stderr
     assert (
         result.stdout.strip()
-        == "seeded 7 teams, 36 users and 400 deals in " + result.stdout.split(" in ")[1].strip()
+        == "seeded 8 teams, 36 users and 400 deals in " + result.stdout.split(" in ")[1].strip()
     )
     engine = create_engine(url)
     try:
@@ -163,13 +165,32 @@ async def test_seed_demo_builds_a_demo_company(server_url: str, template_databas
                 )
             )
             assert depth == 3
-            assert await conn.scalar(select(func.count()).select_from(teams)) == 7
+            assert await conn.scalar(select(func.count()).select_from(teams)) == 8
+            # A believable company: each region holds its own countries.
+            parents = text(
+                "SELECT t.name, p.name FROM teams t LEFT JOIN teams p ON p.id = t.parent_id ORDER BY t.id"
+            )
+            assert dict([tuple(row) for row in await conn.execute(parents)]) == {
+                "Global Sales": None, "EMEA": "Global Sales", "Americas": "Global Sales", "Nordics": "EMEA",
+                "DACH": "EMEA", "UK & Ireland": "EMEA", "North America": "Americas", "Latin America": "Americas",
+            }  # fmt: skip
+            # Neighbours share no surname: the demo manager and rep do not look related.
+            named = [(row[0], row[1]) for row in await conn.execute(select(users.c.email, users.c.name))]
+            by_email = dict(named)
+            manager, rep = by_email["manager@example.com"], by_email["rep@example.com"]
+            assert manager.split()[-1] != rep.split()[-1]
+            assert len({name.split()[-1] for _, name in named}) >= 25
+            # History inside the current quarter, so the signals and trends move.
+            changes = text("SELECT count(DISTINCT deal_id), count(DISTINCT field) FROM deal_changes")
+            moved, fields = (await conn.execute(changes)).one()
+            assert moved > 50
+            assert fields == 2
             assert await conn.scalar(select(func.count()).select_from(users)) == 37
             assert await conn.scalar(select(func.count()).select_from(deals)) == 400
             assert await conn.scalar(select(func.count(func.distinct(deals.c.currency)))) == 2
             categories = select(func.count(func.distinct(deal_category))).select_from(DEALS)
             assert await conn.scalar(categories) == 5
-            assert await conn.scalar(select(func.count()).where(team_memberships.c.role == "MANAGER")) == 7
+            assert await conn.scalar(select(func.count()).where(team_memberships.c.role == "MANAGER")) == 8
             assert (await conn.scalar(select(func.count()).select_from(goals)) or 0) > 0
             assert (await conn.scalar(select(func.count()).select_from(forecast_submissions)) or 0) > 0
             emails = set((await conn.execute(select(users.c.email))).scalars())

@@ -31,6 +31,8 @@ from tests.builders import Api
 from tests.support import SECRET, cli_env, data, served, token_for
 from tests.test_statement_counts import QUERIES as STATEMENT_COUNT_QUERIES
 
+pytestmark = pytest.mark.slow  # server processes, fuzzing or long runs: `pytest -m "not slow"` skips them
+
 PERIOD = "2026-Q4"
 AMOUNTS = ["0.01", "0.03", "0.05", "100.05", "1234567.89", "0.00", "999.99", "10.10"]
 CURRENCIES = [None, "EUR", "GBP", "SEK"]

@@ -15,6 +15,8 @@ from db.seed import SeedPlan, seed
 from db.users import create_user, user_by_email
 from tests.support import SECRET, cli_env, served, token_for
 
+pytestmark = pytest.mark.slow  # server processes, fuzzing or long runs: `pytest -m "not slow"` skips them
+
 
 @pytest.fixture(scope="module")
 async def company(database_url: str) -> dict[str, Any]:

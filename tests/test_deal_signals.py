@@ -1,4 +1,4 @@
-"""Deal.stageMovement and Deal.weightedChange over a date range, from the deal history (DOMAIN.md §5)."""
+"""Deal.stageMovement and Deal.weightedChange over a date range, from the deal history (docs/domain.md)."""
 
 from datetime import UTC, datetime
 from typing import Any

@@ -83,10 +83,23 @@ async def _history(
     client: httpx.AsyncClient, world: dict[str, Any], deal_id: str
 ) -> list[tuple[str, str | None, str | None]]:
     query = """query($id: ID!) { node(id: $id) { ... on Deal { history { totalCount edges { node {
-      at actor { name } field oldValue newValue } } } } } }"""
+      at actor { name } field oldValue newValue oldStage { id label } newStage { id label }
+      oldOwner { id name } newOwner { id name } } } } } } }"""
     history = (await data(client, query, {"id": deal_id}, token=world["token"]))["node"]["history"]
     assert history["totalCount"] == len(history["edges"])
     assert all(e["node"]["actor"] == {"name": "Astrid Admin"} for e in history["edges"])
+    for edge in history["edges"]:
+        # A stage or owner change names the objects too (as the IDs of its values); other fields none.
+        change = edge["node"]
+        stages, owners = (change["oldStage"], change["newStage"]), (change["oldOwner"], change["newOwner"])
+        if change["field"] == "stage":
+            assert [s and s["id"] for s in stages] == [change["oldValue"], change["newValue"]]
+        else:
+            assert stages == (None, None)
+        if change["field"] == "owner":
+            assert [o and o["id"] for o in owners] == [change["oldValue"], change["newValue"]]
+        else:
+            assert owners == (None, None)
     return [
         (e["node"]["field"], e["node"]["oldValue"], e["node"]["newValue"]) for e in reversed(history["edges"])
     ]
@@ -264,18 +277,18 @@ async def test_history_categories_and_probabilities(client: httpx.AsyncClient, w
         ("stage", s["Qualified to buy"], s["Contract sent"]),
         ("amount", "1000.00", "1500.00"),
         ("forecastCategory", "PIPELINE", "COMMIT"),
-        ("probability", "0.4000", "0.9000"),
+        ("probability", "0.4", "0.9"),
         ("forecastCategory", "COMMIT", "BEST_CASE"),
         ("stage", s["Contract sent"], s["Appointment scheduled"]),
-        ("probability", "0.9000", "0.2000"),
+        ("probability", "0.9", "0.2"),
         ("forecastCategory", "BEST_CASE", "PIPELINE"),
         ("stage", s["Appointment scheduled"], s["Closed won"]),
         ("forecastCategory", "PIPELINE", "CLOSED_WON"),
-        ("probability", "0.2000", "1.0000"),
+        ("probability", "0.2", "1"),
         ("stage", s["Closed won"], s["Closed lost"]),
         ("nextStep", None, "Post-mortem"),
         ("forecastCategory", "CLOSED_WON", "NOT_FORECASTED"),
-        ("probability", "1.0000", "0.0000"),
+        ("probability", "1", "0"),
         ("owner", None, rep_id),
         ("nextStep", "Post-mortem", None),
     ]

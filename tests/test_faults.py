@@ -28,6 +28,8 @@ from pipecast.app import create_app
 from pipecast.settings import Settings
 from tests.support import SECRET, Served, cli_env, locked_deals, pipecast, served, token_for
 
+pytestmark = pytest.mark.slow  # server processes, fuzzing or long runs: `pytest -m "not slow"` skips them
+
 STATEMENT_TIMEOUT = 2.0
 # A request may take the timeout plus the client's slack and a little scheduling; never more.
 FAIL_FAST_SECONDS = STATEMENT_TIMEOUT + 1.5

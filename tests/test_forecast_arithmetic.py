@@ -1,4 +1,4 @@
-"""The §5 arithmetic of a forecast row and the §6 forecast rules, worked out by hand — no database.
+"""The arithmetic of a forecast row and the forecast rules (docs/domain.md), worked out by hand — no database.
 
 The figures below are one subject's deals for a period, already summed per forecast category (the
 database gives a row the forecast amounts of its pipeline's kind, raw or weighted; closed won is always
@@ -138,7 +138,7 @@ def test_figures_of_disjoint_groups_add_up() -> None:
     assert FIGURES + NO_DEALS == FIGURES
 
 
-# §6: the rules, over a viewer who manages team 1 (and its sub-team 2) and is a member of team 3.
+# The rules, over a viewer who manages team 1 (and its sub-team 2) and is a member of team 3.
 TEAMS = ViewerTeams(member=frozenset({1, 3}), managed=frozenset({1, 2}), reach=frozenset({1, 2, 3}))
 
 

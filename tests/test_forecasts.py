@@ -1,4 +1,4 @@
-"""The forecast tool against numbers worked out by hand (DOMAIN.md §3–§6).
+"""The forecast tool against numbers worked out by hand (docs/domain.md).
 
 Sales ⊃ West ⊃ Coast. Mona manages West (primary West); Ravi is a rep in Coast; Sara a rep in West with
 an extra membership in Coast; Tom a rep in Sales; Nils owns a deal but has no sales seat. Pipeline
@@ -18,6 +18,8 @@ Goals: Ravi 1500 then 2000, Sara 4000, Mona 1000, West 8000 (Coast and Sales hav
 Submissions: Ravi 1200 then 1300, Sara 3000, West 5000.
 """
 
+import json
+from datetime import date
 from typing import Any
 
 import httpx
@@ -517,3 +519,60 @@ async def test_forecast_needs_forecast_view(world: dict[str, Any]) -> None:
             'mutation($s: String!) { setPermission(input: {subject: $s, resource: "forecast", action: "view", scope: TEAM}) { scope } }',
             s="sales_rep",
         )
+
+
+async def test_the_everyday_requests_need_no_pipeline_or_period(world: dict[str, Any]) -> None:
+    """Without pipelineId the company's first pipeline, without period its current one; the row says
+    which. The same numbers as asked for explicitly."""
+    from db.periods import period_containing  # noqa: PLC0415
+
+    current = period_containing(date.today(), "QUARTER").key
+    ravi = token_of(world["ravi"])
+    client = world["api"].client
+    implicit = await data(client, "{ viewer { forecast { pipeline { name } period { key } total closedWon } } }",
+                          token=ravi)  # fmt: skip
+    assert implicit["viewer"]["forecast"]["pipeline"]["name"] == "Forecast"
+    assert implicit["viewer"]["forecast"]["period"]["key"] == current
+    explicit = await data(
+        client,
+        "query($p: ID!, $k: Period!) { viewer { forecast(pipelineId: $p, period: $k) { pipeline { name } "
+        "period { key } total closedWon } } }",
+        {"p": world["pipeline"]["id"], "k": current},
+        token=ravi,
+    )
+    assert implicit == explicit
+    table = await data(
+        client, "{ forecast { period { key } summary { total } } }", token=token_for(world["admin"])
+    )
+    assert table["forecast"]["period"]["key"] == current
+
+
+async def test_a_submission_without_subject_is_the_viewers(world: dict[str, Any]) -> None:
+    tom = token_of(world["tom"])
+    submitted = await data(
+        world["api"].client,
+        "mutation($i: SubmitForecastInput!) { submitForecast(input: $i) { amount subject { ... on User { id } } } }",
+        {"i": {"pipelineId": world["pipeline"]["id"], "period": "2030-Q3", "amount": "42.00"}},
+        token=tom,
+    )
+    assert submitted["submitForecast"] == {"amount": "42.00", "subject": {"id": world["tom"]}}
+
+
+async def test_the_audit_log_speaks_the_apis_terms(world: dict[str, Any]) -> None:
+    """Targets and details name objects by global ID, fields as the API spells them, money with cents."""
+    api: Api = world["api"]
+    await api.run(
+        "mutation($i: SetGoalInput!) { setGoal(input: $i) { amount } }",
+        i={"subject": {"userId": world["tom"]}, "pipelineId": world["pipeline"]["id"], "period": "2030-Q3",
+           "amount": "120000"},
+    )  # fmt: skip
+    log = await api.run("{ auditLog(first: 1) { edges { node { action target details } } } }")
+    [entry] = [edge["node"] for edge in log["auditLog"]["edges"]]
+    assert entry["action"] == "goal.set"
+    assert entry["target"] == f"user:{world['tom']}"
+    assert json.loads(entry["details"]) == {
+        "after": "120000.00",
+        "before": None,
+        "period": "2030-Q3",
+        "pipeline": world["pipeline"]["id"],
+    }

@@ -21,6 +21,8 @@ from strawberry.relay import to_base64
 from db.engine import create_engine
 from tests.support import SECRET, cli_env, seed_demo, served, token_for
 
+pytestmark = pytest.mark.slow  # server processes, fuzzing or long runs: `pytest -m "not slow"` skips them
+
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ_SECONDS = os.environ.get("PIPECAST_FUZZ_SECONDS", "60")
 SCHEMATHESIS = shutil.which("st", path=str(Path(sys.executable).parent)) or "st"

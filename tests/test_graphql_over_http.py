@@ -45,6 +45,7 @@ async def auditor(database_url: str) -> int:
     return user
 
 
+@pytest.mark.slow  # a served process and the npm audit suite
 def test_graphql_http_audit_suite_passes(audit_server: str, auditor: int) -> None:
     node, npm = _node_tools()
     if not (AUDIT / "node_modules" / "graphql-http").is_dir():
@@ -121,3 +122,36 @@ async def test_refusals_before_graphql_answer_in_the_accepted_type(client: httpx
     assert response.status_code == 401
     assert response.headers["content-type"] == GRAPHQL_RESPONSE
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", 'send one operation as a JSON object: {"query": "...", "variables": {...}}'),
+        (b"{", 'the body is not JSON: send one operation as a JSON object: {"query": "...", "variables": {...}}'),
+        (b"null", 'send one operation as a JSON object: {"query": "...", "variables": {...}}'),
+        (b'[{"query": "{ viewer { name } }"}]',
+         'batched operations are not supported: send one operation as a JSON object: {"query": "...", "variables": {...}}'),
+        (b'{"query": "{ viewer { name } }", "variables": [1]}', "variables must be a JSON object (or null)"),
+        (b'{"query": "{ viewer { name } }", "variables": "x"}', "variables must be a JSON object (or null)"),
+        (b"{}", "no query: the body needs a `query` string"),
+    ],
+)  # fmt: skip
+async def test_bodies_graphql_cannot_read_are_json_errors(
+    client: httpx.AsyncClient, admin: int, body: bytes, message: str
+) -> None:
+    """A malformed or empty body, a batch, and variables that are not an object are refused like every
+    other request: a JSON error with a code and the request id, in the accepted type, and HTTP 400."""
+    for accept in ("application/json", GRAPHQL_RESPONSE):
+        headers = {
+            "Authorization": f"Bearer {token_for(admin)}",
+            "Content-Type": "application/json",
+            "Accept": accept,
+        }
+        response = await client.post("/graphql", content=body, headers=headers)
+        assert response.status_code == 400, (body, accept)
+        assert response.headers["content-type"] == accept
+        [error] = response.json()["errors"]
+        assert error["message"] == message
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        assert len(error["extensions"]["requestId"]) == 32

@@ -58,7 +58,43 @@ async def test_nested_page_cost(client: httpx.AsyncClient, admin: int, query: st
     )
     [error] = response.json()["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
-    assert "over the limit of 100,000" in error["message"]
+    assert "over the limit of 500,000" in error["message"]
+
+
+async def test_default_pages_nest_three_deep(client: httpx.AsyncClient, admin: int) -> None:
+    """A dashboard written the obvious way, with no page size anywhere, runs (50 × 50 × 50 deals)."""
+    query = (
+        "{ teams { edges { node { members { edges { node { deals { edges { node { name } } } } } } } } } }"
+    )
+    assert await _code(client, query, admin) is None
+
+
+async def test_one_error_per_problem(client: httpx.AsyncClient, admin: int) -> None:
+    """An invalid literal is the only error: no page-cost limit is worked out on it."""
+    body = (
+        await graphql(client, "{ deals(first: 99999999999) { totalCount } }", token=token_for(admin))
+    ).json()
+    [error] = body["errors"]
+    assert error["message"] == "Int cannot represent non 32-bit signed integer value: 99999999999"
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "message"),
+    [
+        ("{ deals(frist: 1) { totalCount } }", {}, "Unknown argument 'frist' on field 'Query.deals'."),
+        ("{ deals(orderBy: NAME_AS) { totalCount } }", {}, "Value 'NAME_AS' does not exist in 'DealOrder' enum."),
+        ("query($o: DealOrder) { deals(orderBy: $o) { totalCount } }", {"o": "NAME_AS"},
+         "Variable '$o' has invalid value: Value 'NAME_AS' does not exist in 'DealOrder' enum."),
+        ("{ viewr { name } }", {}, "Cannot query field 'viewr' on type 'Query'."),
+    ],
+)  # fmt: skip
+async def test_errors_suggest_no_names(
+    client: httpx.AsyncClient, admin: int, query: str, variables: dict[str, str], message: str
+) -> None:
+    """Errors do not describe the schema to whoever probes it: no "Did you mean …?" of any kind."""
+    body = (await graphql(client, query, variables, token=token_for(admin))).json()
+    assert [e["message"] for e in body["errors"]] == [message]
 
 
 async def test_cyclic_fragments_are_refused(client: httpx.AsyncClient, admin: int) -> None:

@@ -1,4 +1,4 @@
-"""Periods (DOMAIN.md §3): properties of parsing, printing and bounds, and the scalar over HTTP."""
+"""Periods (docs/domain.md): properties of parsing, printing and bounds, and the scalar over HTTP."""
 
 import contextlib
 import re

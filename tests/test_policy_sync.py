@@ -20,6 +20,8 @@ from db.engine import create_engine
 from db.users import create_user
 from tests.support import SECRET, cli_env, served, token_for
 
+pytestmark = pytest.mark.slow  # server processes, fuzzing or long runs: `pytest -m "not slow"` skips them
+
 SYNC_SECONDS = 1.0
 
 

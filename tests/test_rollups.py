@@ -31,6 +31,8 @@ from db.vocabulary import FORECAST_CATEGORIES
 from tests.builders import CLASSIC_STAGES
 from tests.support import SECRET, cli_env, pipecast, served, token_for
 
+pytestmark = pytest.mark.slow  # server processes, fuzzing or long runs: `pytest -m "not slow"` skips them
+
 COUNTS = [rollup_measure("deals", c) for c in FORECAST_CATEGORIES]
 
 PERIOD = "2026-Q4"

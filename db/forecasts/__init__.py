@@ -1,4 +1,4 @@
-"""The forecast's data (DOMAIN.md §4–§5): who a row is about, goals, submissions and the table's figures.
+"""The forecast's data (docs/domain.md): who a row is about, goals, submissions and the table's figures.
 
 A team's rows count its *counted users*: the sales-seat users whose primary team is the team or one of
 its descendants; the company counts every sales-seat user.

@@ -1,4 +1,4 @@
-"""Goals: versioned revenue targets of a user or team for a pipeline and period (DOMAIN.md §4)."""
+"""Goals: versioned revenue targets of a user or team for a pipeline and period (docs/domain.md)."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass

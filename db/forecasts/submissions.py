@@ -1,4 +1,4 @@
-"""Forecast submissions: append-only, the latest for a subject, pipeline and period in force (§4)."""
+"""Forecast submissions: append-only, the latest for a subject, pipeline and period in force."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass

@@ -1,4 +1,4 @@
-"""What a forecast table's rows are made of (DOMAIN.md §5), read in ONE statement whatever the number of
+"""What a forecast table's rows are made of (docs/domain.md), read in ONE statement whatever the number of
 rows: its users (with their teams), each row's deal figures from the rollups (db/rollups.py), its latest
 goal and submission, and for a team the Σ of its counted users' latest goals and submissions. PostgreSQL
 groups and sums; Python only does each row's arithmetic (resolvers/forecasts/arithmetic.py).

@@ -1,4 +1,4 @@
-"""The forecast tool (DOMAIN.md §4–§6), in parts:
+"""The forecast tool (docs/domain.md), in parts:
 
 - `access`: the permission checks of a request (the rules are authz.forecasts');
 - `arithmetic`: a row's numbers from its figures, pure and database-free;
@@ -9,10 +9,11 @@
 from resolvers.forecasts.arithmetic import Row
 from resolvers.forecasts.goals import GoalView, db_period, goal_by_ids, goals_of, set_goal
 from resolvers.forecasts.submissions import submission_by_ids, submissions, submit
-from resolvers.forecasts.table import Table, forecast_table, subject_row
+from resolvers.forecasts.table import Place, Table, forecast_table, subject_row
 
 __all__ = [
     "GoalView",
+    "Place",
     "Row",
     "Table",
     "db_period",

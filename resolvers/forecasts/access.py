@@ -13,10 +13,10 @@ from db.periods import Period
 from db.pipelines import PipelineRecord
 from db.teams import ViewerTeams, team_ids_of_users, viewer_teams
 from db.vocabulary import QUARTER, USER
-from resolvers.common import found
+from resolvers.common import found, node_target
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Forbidden, NotFound
-from resolvers.pipelines import pipeline
+from resolvers.pipelines import current_period, pipeline, pipelines
 from resolvers.teams import teams_by_ids
 from resolvers.users import users_by_ids
 
@@ -33,7 +33,7 @@ async def _rules(context: Context) -> ForecastRules:
 async def rules(context: Context) -> ForecastRules:
     """The viewer's forecast rules; FORBIDDEN without forecast:view."""
     if context.access.grant("forecast", "view").scope == "NONE":
-        raise Forbidden("the forecast needs the forecast:view permission")
+        raise Forbidden("reading the forecast needs the forecast:view permission")
     return await _rules(context)
 
 
@@ -50,32 +50,34 @@ async def teams_of(context: Context, subjects: Sequence[Subject]) -> list[frozen
 
 
 async def _judged(
-    context: Context, subjects: Sequence[Subject]
+    context: Context, subjects: Sequence[Subject], whole_batch: bool
 ) -> tuple[ForecastRules, list[frozenset[int]]]:
-    """The rules and each subject's teams, both read only when the answers depend on them."""
+    """The rules and each subject's teams. A caller that judges a whole batch at once (`whole_batch`)
+    reads them only when the answers depend on them (authz.forecasts.needs_teams); callers that judge
+    one subject at a time always read them, so every subject's work reaches the next loaders together."""
     view = context.access.grant("forecast", "view")
     if view.scope == "NONE":
-        raise Forbidden("the forecast needs the forecast:view permission")
-    if not needs_teams(view, context.viewer.id, subjects):
+        raise Forbidden("reading the forecast needs the forecast:view permission")
+    if whole_batch and not needs_teams(view, context.viewer.id, subjects):
         return ForecastRules(context.viewer.id, view, NO_TEAMS), [frozenset()] * len(subjects)
     return await _rules(context), await teams_of(context, subjects)
 
 
-async def can_view(context: Context, subjects: Sequence[Subject]) -> list[bool]:
+async def can_view(context: Context, subjects: Sequence[Subject], *, whole_batch: bool = False) -> list[bool]:
     """Whether forecast:view reaches each subject's row."""
-    given, teams = await _judged(context, subjects)
+    given, teams = await _judged(context, subjects, whole_batch)
     return [given.sees(s, t) for s, t in zip(subjects, teams, strict=True)]
 
 
-async def is_open(context: Context, subjects: Sequence[Subject]) -> list[bool]:
+async def is_open(context: Context, subjects: Sequence[Subject], *, whole_batch: bool = False) -> list[bool]:
     """Whether the subjects' goals and submissions are open to the viewer (not the team-only view)."""
-    given, teams = await _judged(context, subjects)
+    given, teams = await _judged(context, subjects, whole_batch)
     return [given.opens(s, t) for s, t in zip(subjects, teams, strict=True)]
 
 
 async def readable(context: Context, subjects: Sequence[Subject]) -> list[bool]:
     """Whether the viewer may read these subjects' goals and submissions (in reach and not team-only)."""
-    given, teams = await _judged(context, subjects)
+    given, teams = await _judged(context, subjects, False)
     return [given.sees(s, t) and given.opens(s, t) for s, t in zip(subjects, teams, strict=True)]
 
 
@@ -85,6 +87,11 @@ async def may(context: Context, resource: str, action: str, subject: Subject) ->
     grant = context.access.grant(resource, action)
     writer = await _rules(context)  # a writer may hold forecast:edit or goal:edit without forecast:view
     return writer.may(grant, subject, teams, includes_oneself=(resource, action) == ("forecast", "edit"))
+
+
+def subject_target(subject: Subject) -> str:
+    """A goal's or submission's subject as an audit target."""
+    return node_target(subject.kind.capitalize(), subject.id)
 
 
 def hidden(subject: Subject) -> NotFound:
@@ -125,6 +132,19 @@ async def only_readable(context: Context, ids: Sequence[int], stored: Mapping[in
 async def known_pipeline(context: Context, pipeline_id: int) -> PipelineRecord:
     """The pipeline, or NOT_FOUND."""
     return found(await pipeline(context, pipeline_id), "Pipeline", pipeline_id)
+
+
+async def chosen(context: Context, pipeline_id: int | None, period: Period | None) -> tuple[int, Period]:
+    """The pipeline and period a forecast read names, or its defaults: the company's first pipeline
+    (the oldest), and that pipeline's current period (today's month or fiscal quarter)."""
+    if pipeline_id is None:
+        every = await pipelines(context)
+        if not every:
+            raise NotFound("there is no pipeline yet: create one with createPipeline")
+        pipeline_id = every[0].id
+    if period is None:
+        period = await current_period(context, await known_pipeline(context, pipeline_id))
+    return pipeline_id, period
 
 
 async def pipeline_and_period(context: Context, pipeline_id: int, period: Period) -> PipelineRecord:

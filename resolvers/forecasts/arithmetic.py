@@ -1,4 +1,4 @@
-"""A forecast row's numbers from its figures, exactly as DOMAIN.md §5 defines them: pure arithmetic on
+"""A forecast row's numbers from its figures, exactly as docs/domain.md defines them: pure arithmetic on
 exact decimals, no database (tests/test_forecast_arithmetic.py works them out by hand).
 
 - categories: per forecast category the forecast amount (weighted or raw, per the pipeline, as the

@@ -1,4 +1,4 @@
-"""Goals (DOMAIN.md §4): a subject's goals per period, and setting one (goal:edit, audited).
+"""Goals (docs/domain.md): a subject's goals per period, and setting one (goal:edit, audited).
 
 A team without a goal of its own for a period shows the Σ of its counted users' goals (a `GoalView`
 without a record)."""
@@ -9,16 +9,18 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+from strawberry.relay import to_base64
 
 from db.forecasts import Subject
 from db.forecasts.goals import GoalRecord, current_goals, goals_by_ids, insert_goal, team_member_goal_sums
 from db.periods import Period, PeriodError, parse_period
 from db.vocabulary import TEAM
 from resolvers import validation as check
-from resolvers.common import audit
+from resolvers.common import audit, money_text
 from resolvers.context import Context
 from resolvers.errors import Forbidden
 from resolvers.forecasts import access
+from resolvers.forecasts.access import subject_target
 
 
 @dataclass(frozen=True)
@@ -90,14 +92,25 @@ async def set_goal(
     await access.existing(context, subject)
     await access.pipeline_and_period(context, pipeline_id, period)
     if not await access.may(context, "goal", "edit", subject):
-        raise Forbidden("you may not set goals for that subject (goal:edit)")
+        if (
+            subject == Subject.user(context.viewer.id)
+            and context.access.grant("goal", "edit").scope == "TEAM"
+        ):
+            raise Forbidden(
+                "a manager cannot set their own goal: it is set by those who manage them (goal:edit)"
+            )
+        raise Forbidden("setting that goal needs the goal:edit permission over its subject")
     async with context.engine.begin() as conn:
         before = (await current_goals(conn, subject.kind, [subject.id], pipeline_id))[subject.id]
         previous = next((g.amount for g in before if g.period == period.key), None)
         goal = await insert_goal(conn, subject, pipeline_id, period.key, amount, context.viewer.id)
-        details = {"pipeline": pipeline_id, "period": period.key,
-                   "before": None if previous is None else str(previous), "after": str(amount)}  # fmt: skip
-        await audit(conn, context, "goal.set", f"{subject.kind}:{subject.id}", details)
+        details = {
+            "pipeline": to_base64("Pipeline", pipeline_id),
+            "period": period.key,
+            "before": None if previous is None else money_text(previous),
+            "after": money_text(amount),
+        }
+        await audit(conn, context, "goal.set", subject_target(subject), details)
     return goal
 
 

@@ -1,20 +1,22 @@
-"""Forecast submissions (DOMAIN.md §4): submitting one (forecast:edit, idempotent with a key, audited)
+"""Forecast submissions (docs/domain.md): submitting one (forecast:edit, idempotent with a key, audited)
 and reading a subject's, newest first."""
 
 from collections.abc import Sequence
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+from strawberry.relay import to_base64
 
 from db.forecasts import Subject
 from db.forecasts.submissions import SubmissionRecord, insert_submission, submission_pages, submissions_by_ids
 from db.pagination import Page, PageRequest, empty_page
 from db.periods import Period
 from resolvers import validation as check
-from resolvers.common import audit
+from resolvers.common import audit, money_text
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, Forbidden
 from resolvers.forecasts import access
+from resolvers.forecasts.access import subject_target
 
 MAX_KEY = 200
 
@@ -37,7 +39,7 @@ async def submit(
     await access.existing(context, subject)
     await access.pipeline_and_period(context, pipeline_id, period)
     if not await access.may(context, "forecast", "edit", subject):
-        raise Forbidden("you may not submit a forecast for that subject (forecast:edit)")
+        raise Forbidden("submitting that forecast needs the forecast:edit permission over its subject")
     async with context.engine.begin() as conn:
         stored, new = await insert_submission(
             conn, subject, pipeline_id, period.key, amount, note, context.viewer.id, key
@@ -54,8 +56,13 @@ async def submit(
             if asked != kept:
                 raise Conflict("that idempotencyKey was already used for a different submission")
             return stored
-        details = {"pipeline": pipeline_id, "period": period.key, "amount": str(amount), "note": note}
-        await audit(conn, context, "forecast.submit", f"{subject.kind}:{subject.id}", details)
+        details = {
+            "pipeline": to_base64("Pipeline", pipeline_id),
+            "period": period.key,
+            "amount": money_text(amount),
+            "note": note,
+        }
+        await audit(conn, context, "forecast.submit", subject_target(subject), details)
     return stored
 
 

@@ -1,4 +1,4 @@
-"""The forecast table and single forecast rows (DOMAIN.md §5–§6): which rows a viewer gets, their figures
+"""The forecast table and single forecast rows (docs/domain.md): which rows a viewer gets, their figures
 from a handful of statements whatever the number of rows, and one builder for every row.
 
 Which table: `forecast(teamId)` is that team's (its direct sub-teams and the sales-seat users whose
@@ -7,11 +7,10 @@ user); a TEAM viewer the table of their highest team, or, when they belong to se
 those teams as rows; a viewer without teams, or with OWN, their own row.
 """
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.forecasts import Subject
 from db.forecasts.table import COMPANY, NO_DEALS, CountedUser, Facts, Figures, Rows, TableFacts, table_facts
@@ -30,6 +29,15 @@ from resolvers.users import users_by_ids
 NO_FACTS = Facts(None, None, None)
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where a row's numbers are from: the pipeline and the period (with the fiscal year it is read in)."""
+
+    pipeline: PipelineRecord
+    period: Period
+    fiscal_start: int
+
+
 @dataclass
 class Table:
     pipeline: PipelineRecord
@@ -41,6 +49,10 @@ class Table:
     users: list[Row]
     user_records: dict[int, UserRecord]
     team_records: dict[int, TeamRecord]
+
+    @functools.cached_property
+    def place(self) -> Place:
+        return Place(self.pipeline, self.period, self.fiscal_start)
 
 
 @dataclass(frozen=True)
@@ -103,8 +115,12 @@ def _summary(viewer: Subject, setting: _Setting, parts: list[Row], figures: Figu
     )
 
 
-async def forecast_table(context: Context, pipeline_id: int, period: Period, team_id: int | None) -> Table:
+async def forecast_table(
+    context: Context, pipeline_id: int | None, period: Period | None, team_id: int | None
+) -> Table:
+    """The table of a team, the company or the viewer's teams (pipeline and period: access.chosen)."""
     rules = await access.rules(context)
+    pipeline_id, period = await access.chosen(context, pipeline_id, period)
     scope = rules.view.scope
     pipeline = await access.pipeline_and_period(context, pipeline_id, period)
     fiscal_start = (await company_settings(context)).fiscal_year_start_month
@@ -151,7 +167,7 @@ async def forecast_table(context: Context, pipeline_id: int, period: Period, tea
 async def _rows_of_table(
     context: Context, scope: str, team: TeamRecord | None
 ) -> tuple[list[TeamRecord], Rows]:
-    """The team rows of a table and what its rows are (§6: a team's, the company's, the viewer's teams')."""
+    """The team rows of a table and what its rows are (a team's, the company's, the viewer's teams')."""
     if team is not None:
         children = await context.loaders.children_by_team.load(team.id)
         return children, Rows(users_of_teams=[team.id], team_ids=[*(t.id for t in children), team.id])
@@ -176,23 +192,36 @@ async def _highest(context: Context, team_ids: frozenset[int]) -> list[TeamRecor
     return sorted((t for t in await teams_by_ids(context, tops) if t), key=lambda t: (t.name, t.id))
 
 
-async def subject_row(context: Context, subject: Subject, pipeline_id: int, period: Period) -> Row | None:
-    """User.forecast and Team.forecast: one row, batched over every subject asked in the request.
+async def subject_row(
+    context: Context, subject: Subject, pipeline_id: int | None, period: Period | None
+) -> tuple[Row, Place] | None:
+    """User.forecast and Team.forecast: one row, batched over every subject asked in the request for the
+    same pipeline and period (pipeline and period: access.chosen).
 
     Null outside the viewer's forecast:view, and for users without a sales seat (they have no row)."""
-    if not (await access.can_view(context, [subject]))[0]:
-        return None
-    if subject.kind == USER:
-        [user] = await users_by_ids(context, [subject.id])
-        if user is None or not user.sales_seat:
-            return None
-    pipeline = await access.pipeline_and_period(context, pipeline_id, period)
+    pipeline_id, period = await access.chosen(context, pipeline_id, period)
+    chosen_pipeline, chosen_period = pipeline_id, period
 
-    async def fetch(conn: AsyncConnection, keys: Sequence[int]) -> dict[int, tuple[TableFacts, _Setting]]:
-        rows = Rows(user_ids=keys) if subject.kind == USER else Rows(team_ids=keys)
-        return dict.fromkeys(keys, await _facts(context, pipeline, period, rows))
+    async def rows(subjects: Sequence[Subject]) -> list[tuple[Row, Place] | None]:
+        seen = await access.can_view(context, subjects, whole_batch=True)
+        users = await users_by_ids(context, [s.id for s in subjects if s.kind == USER])
+        seated = {u.id for u in users if u is not None and u.sales_seat}
+        shown = [s for s, ok in zip(subjects, seen, strict=True) if ok and (s.kind == TEAM or s.id in seated)]
+        if not shown:
+            return [None] * len(subjects)
+        pipeline = await access.pipeline_and_period(context, chosen_pipeline, chosen_period)
+        kinds = {kind: [s.id for s in shown if s.kind == kind] for kind in (USER, TEAM)}
+        facts, setting = await _facts(
+            context, pipeline, chosen_period, Rows(user_ids=kinds[USER], team_ids=kinds[TEAM])
+        )
+        opened = dict(zip(shown, await access.is_open(context, shown, whole_batch=True), strict=True))
+        place = Place(pipeline, chosen_period, (await company_settings(context)).fiscal_year_start_month)
+        found = {
+            s: (_row(s, facts.rows.get((s.kind, s.id), NO_FACTS), setting, open_=opened[s]), place)
+            for s in shown
+        }
+        return [found.get(s) for s in subjects]
 
-    loader = context.loaders.by_arguments(("forecast rows", subject.kind, pipeline_id, period), fetch, None)
-    facts, setting = await loader.load(subject.id)
-    [open_] = await access.is_open(context, [subject])
-    return _row(subject, facts.rows.get((subject.kind, subject.id), NO_FACTS), setting, open_=open_)
+    loader = context.loaders.batched(("forecast rows", pipeline_id, period), rows)
+    row: tuple[Row, Place] | None = await loader.load(subject)
+    return row

@@ -267,6 +267,10 @@ TYPES["DealChange"] = SqlType(
         "field": Column(render.string, "field"),
         "oldValue": Column(_shown, "field", "old_value"),
         "newValue": Column(_shown, "field", "new_value"),
+        "oldStage": ToOne("Stage", "old_stage_id", nullable=True),
+        "newStage": ToOne("Stage", "new_stage_id", nullable=True),
+        "oldOwner": ToOne("User", "old_owner_id", nullable=True),
+        "newOwner": ToOne("User", "new_owner_id", nullable=True),
     },
 )
 TYPES["User"] = SqlType(

@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-27
 
-The tables of db/tables.py, the company settings row and the default roles of DOMAIN.md §6.
+The tables of db/tables.py, the company settings row and the default roles of docs/domain.md.
 """
 
 from collections.abc import Sequence
@@ -18,7 +18,7 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# DOMAIN.md §6 default roles: (resource, action, scope, unassigned) — frozen here as this revision made them.
+# The default roles (docs/domain.md): (resource, action, scope, unassigned), as this revision made them.
 DEFAULT_POLICIES = {
     "admin": [
         ("deal", "view", "ALL", "true"),
