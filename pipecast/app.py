@@ -36,8 +36,8 @@ from pipecast.settings import Settings
 from pipecast.statements import ReportStatements, count_statements
 from resolvers.context import Context, Loaders
 from resolvers.pagination import cursor_key
-from schema import build_schema
 from schema.requests import current, note
+from schema.root import build_schema
 
 log = logging.getLogger("pipecast")
 

@@ -21,10 +21,10 @@ from authz.roles import ADMIN, UnknownRole, assign_roles
 from db import rollups
 from db.engine import DatabaseUrlError, create_engine, display_url
 from db.migrate import DatabaseBehind, ensure_current, upgrade
-from db.seed import DEMO_ACCOUNTS, DEMO_PLAN, NotEmpty, SeedPlan, is_empty, seed
 from db.tables import deal_rollups
 from db.users import create_user, user_by_email
 from pipecast.auth import issue_token
+from pipecast.seed import DEMO_ACCOUNTS, DEMO_PLAN, NotEmpty, SeedPlan, is_empty, seed
 from pipecast.settings import Settings, SettingsError
 
 T = TypeVar("T")
@@ -322,6 +322,6 @@ def _rollups_rebuild(args: argparse.Namespace) -> None:
 
 
 def _schema(args: argparse.Namespace) -> None:
-    from schema import schema  # noqa: PLC0415  (building the schema is not needed by other commands)
+    from schema.root import build_schema  # noqa: PLC0415  (the other commands need no schema)
 
-    print(schema.as_str())
+    print(build_schema().as_str())

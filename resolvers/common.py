@@ -11,18 +11,12 @@ from strawberry.relay import to_base64
 
 from db.audit import record
 from resolvers.context import Context
-from resolvers.errors import Conflict, Forbidden, NotFound
+from resolvers.errors import Conflict, NotFound
 
 UNIQUE_VIOLATION = "23505"
 CENT = Decimal("0.01")
 
 T = TypeVar("T")
-
-
-def require(context: Context, resource: str, action: str, what: str) -> None:
-    """Admin-level changes need (resource, action) with scope ALL; else FORBIDDEN before anything is read."""
-    if not context.access.can(resource, action):
-        raise Forbidden(f"{what} needs the {resource}:{action} permission")
 
 
 async def audit(conn: AsyncConnection, context: Context, action: str, target: str, details: Any) -> None:

@@ -10,7 +10,7 @@ from db import rollups
 from db.periods import Period, PeriodKind, period_containing
 from db.pipelines import CompanySettingsRecord, ExchangeRateRecord, PipelineRecord, StageRecord
 from resolvers import validation as check
-from resolvers.common import audit, found, in_api_terms, node_target, require
+from resolvers.common import audit, found, in_api_terms, node_target
 from resolvers.context import Context
 from resolvers.errors import BadUserInput
 from resolvers.loaders import forget
@@ -86,7 +86,6 @@ def _mapping(state: str, category: str | None, field: str) -> str:
 async def create_pipeline(
     context: Context, *, name: str, stages: Sequence[StageInput], period_kind: str, forecast_amount: str
 ) -> int:
-    require(context, "forecast", "settings", "createPipeline")
     name = check.name(name)
     if not stages:
         raise BadUserInput("stages: a pipeline needs at least one stage")
@@ -122,7 +121,6 @@ async def create_pipeline(
 async def update_pipeline_settings(
     context: Context, pipeline_id: int, *, period_kind: str | None, forecast_amount: str | None
 ) -> int:
-    require(context, "forecast", "settings", "updatePipelineSettings")
     values: dict[str, object] = {
         k: v for k, v in (("period_kind", period_kind), ("forecast_amount", forecast_amount)) if v
     }
@@ -146,7 +144,6 @@ async def update_pipeline_settings(
 async def update_stage_mapping(
     context: Context, stage_id: int, *, forecast_category: str | None, probability: float | None
 ) -> int:
-    require(context, "forecast", "settings", "updateStageMapping")
     async with context.engine.begin() as conn:
         stage = found((await db.stages_by_ids(conn, [stage_id])).get(stage_id), "Stage", stage_id)
         values: dict[str, object] = {}
@@ -170,7 +167,6 @@ async def update_stage_mapping(
 async def update_company_settings(
     context: Context, *, currency: str | None, fiscal_year_start_month: int | None
 ) -> CompanySettingsRecord:
-    require(context, "forecast", "settings", "updateCompanySettings")
     values: dict[str, object] = {}
     if currency is not None:
         values["currency"] = check.currency(currency)
@@ -201,7 +197,6 @@ async def update_company_settings(
 async def set_exchange_rate(
     context: Context, *, currency: str, rate: Decimal, valid_from: date
 ) -> ExchangeRateRecord:
-    require(context, "forecast", "settings", "setExchangeRate")
     code, value = check.currency(currency), check.rate(rate)
     async with context.engine.begin() as conn:
         company = await db.lock_company_settings(conn)

@@ -7,7 +7,7 @@ from db.pagination import Page, PageRequest
 from db.teams import MembershipRecord, TeamRecord
 from db.users import UserRecord, users_by_ids
 from resolvers import validation as check
-from resolvers.common import found, require, unique
+from resolvers.common import found, unique
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, NotFound
 
@@ -37,7 +37,6 @@ async def managers(context: Context, team_id: int) -> list[UserRecord]:
 
 
 async def create_team(context: Context, *, name: str, parent_id: int | None) -> TeamRecord:
-    require(context, "directory", "manage", "createTeam")
     name = check.name(name)
     async with context.engine.begin() as conn:
         if parent_id is not None:
@@ -48,7 +47,6 @@ async def create_team(context: Context, *, name: str, parent_id: int | None) -> 
 async def update_team(
     context: Context, team_id: int, *, name: str | None, parent_id: int | None, detach: bool
 ) -> TeamRecord:
-    require(context, "directory", "manage", "updateTeam")
     if detach and parent_id is not None:
         raise BadUserInput("give either parentId or detach: true, not both")
     values: dict[str, object] = {}
@@ -67,7 +65,6 @@ async def update_team(
 
 
 async def set_membership(context: Context, membership: MembershipRecord) -> MembershipRecord:
-    require(context, "directory", "manage", "setTeamMembership")
     async with unique("the user already has a primary team"), context.engine.begin() as conn:
         found(await db.lock_team(conn, membership.team_id), "Team", membership.team_id)
         found(
@@ -86,7 +83,6 @@ async def set_membership(context: Context, membership: MembershipRecord) -> Memb
 
 
 async def remove_membership(context: Context, team_id: int, user_id: int) -> bool:
-    require(context, "directory", "manage", "removeTeamMembership")
     async with context.engine.begin() as conn:
         if not await db.remove_membership(conn, team_id, user_id):
             raise NotFound("that user is not a member of that team")

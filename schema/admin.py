@@ -7,8 +7,6 @@ from typing import Any
 
 import strawberry
 from strawberry import relay
-from strawberry.extensions import FieldExtension
-from strawberry.permission import BasePermission, PermissionExtension
 
 from authz.admin import Rule
 from db.audit import AUDIT_ORDER, AuditRecord
@@ -16,26 +14,12 @@ from db.users import USER_ORDER
 from resolvers import admin as resolve
 from resolvers import users as resolve_users
 from resolvers.context import Context
-from resolvers.errors import BadUserInput, Forbidden
+from resolvers.errors import BadUserInput
 from schema import ids
 from schema.enums import Scope
 from schema.pagination import Connection, arguments, connection
+from schema.permissions import needing, needs
 from schema.users import User, UserConnection, user_connection
-
-
-class ManagesPermissions(BasePermission):
-    """The one permission class of admin-only fields: permissions:manage with scope ALL."""
-
-    message = "this needs the permissions:manage permission"
-    error_class = Forbidden
-
-    def has_permission(self, source: Any, info: strawberry.Info[Context], **kwargs: Any) -> bool:
-        return info.context.access.can("permissions", "manage")
-
-
-ADMIN_ONLY: list[FieldExtension] = [
-    PermissionExtension(permissions=[ManagesPermissions()], use_directives=False)
-]
 
 
 def shown_subject(subject: str) -> str:
@@ -146,11 +130,17 @@ class SetPermissionInput:
 
 @strawberry.type
 class AdminQuery:
-    @strawberry.field(description="Needs permissions:manage.", extensions=ADMIN_ONLY)
+    @strawberry.field(
+        description=needing("permissions", "manage", "Every role, by name."),
+        extensions=needs("permissions", "manage", "roles"),
+    )
     async def roles(self, info: strawberry.Info[Context]) -> list[Role]:
         return [Role(name=name) for name in await resolve.role_names(info.context)]
 
-    @strawberry.field(description="Needs permissions:manage.", extensions=ADMIN_ONLY)
+    @strawberry.field(
+        description=needing("permissions", "manage", "Every recorded change, newest first."),
+        extensions=needs("permissions", "manage", "auditLog"),
+    )
     async def audit_log(
         self, info: strawberry.Info[Context], first: int | None = None, after: str | None = None
     ) -> AuditEntryConnection:
@@ -160,19 +150,37 @@ class AdminQuery:
 
 @strawberry.type
 class AdminMutation:
-    @strawberry.mutation(description="Create a role without permissions (permissions:manage).")
+    @strawberry.mutation(
+        description=needing("permissions", "manage", "Create a role without permissions."),
+        extensions=needs("permissions", "manage", "createRole"),
+    )
     async def create_role(self, info: strawberry.Info[Context], name: str) -> Role:
         return Role(name=await resolve.create_role(info.context, name))
 
-    @strawberry.mutation(description="Give a user a role; you must hold every permission of the role.")
+    @strawberry.mutation(
+        description=needing(
+            "permissions", "manage", "Give a user a role; you must hold every permission of the role."
+        ),
+        extensions=needs("permissions", "manage", "assignRole"),
+    )
     async def assign_role(self, info: strawberry.Info[Context], user_id: strawberry.ID, role: str) -> User:
         return User.of(await resolve.assign_role(info.context, ids.decode(user_id, "User", "userId"), role))
 
-    @strawberry.mutation(description="Take a role from a user; the last admin keeps the admin role.")
+    @strawberry.mutation(
+        description=needing(
+            "permissions", "manage", "Take a role from a user; the last admin keeps the admin role."
+        ),
+        extensions=needs("permissions", "manage", "unassignRole"),
+    )
     async def unassign_role(self, info: strawberry.Info[Context], user_id: strawberry.ID, role: str) -> User:
         return User.of(await resolve.unassign_role(info.context, ids.decode(user_id, "User", "userId"), role))
 
-    @strawberry.mutation(description="Set a role's or a user's permission; scope NONE removes it.")
+    @strawberry.mutation(
+        description=needing(
+            "permissions", "manage", "Set a role's or a user's permission; scope NONE removes it."
+        ),
+        extensions=needs("permissions", "manage", "setPermission"),
+    )
     async def set_permission(self, info: strawberry.Info[Context], input: SetPermissionInput) -> Permission:
         rule = Rule(
             stored_subject(input.subject.strip()),

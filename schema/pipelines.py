@@ -15,6 +15,7 @@ from resolvers.context import Context
 from resolvers.loaders import forget
 from schema import ids
 from schema.enums import ForecastAmountBasis, ForecastCategory, PeriodKind, StageState
+from schema.permissions import needing, needs
 
 
 @strawberry.type(description="A forecast period with its bounds (inclusive).")
@@ -198,7 +199,10 @@ async def _pipeline(info: strawberry.Info[Context], pipeline_id: int) -> Pipelin
 
 @strawberry.type
 class PipelineMutation:
-    @strawberry.mutation(description="Create a pipeline with its stages (admin).")
+    @strawberry.mutation(
+        description=needing("forecast", "settings", "Create a pipeline with its stages."),
+        extensions=needs("forecast", "settings", "createPipeline"),
+    )
     async def create_pipeline(self, info: strawberry.Info[Context], input: CreatePipelineInput) -> Pipeline:
         pipeline_id = await resolve.create_pipeline(
             info.context,
@@ -217,7 +221,10 @@ class PipelineMutation:
         )
         return await _pipeline(info, pipeline_id)
 
-    @strawberry.mutation(description="Change a pipeline's period kind or amount basis (forecast:settings).")
+    @strawberry.mutation(
+        description=needing("forecast", "settings", "Change a pipeline's period kind or amount basis."),
+        extensions=needs("forecast", "settings", "updatePipelineSettings"),
+    )
     async def update_pipeline_settings(
         self,
         info: strawberry.Info[Context],
@@ -232,7 +239,10 @@ class PipelineMutation:
         return await _pipeline(info, pipeline_id)
 
     @strawberry.mutation(
-        description="Change the category a stage maps to, or its probability (forecast:settings)."
+        description=needing(
+            "forecast", "settings", "Change the category a stage maps to, or its probability."
+        ),
+        extensions=needs("forecast", "settings", "updateStageMapping"),
     )
     async def update_stage_mapping(self, info: strawberry.Info[Context], input: StageMappingInput) -> Stage:
         stage_id = await resolve.update_stage_mapping(
@@ -247,7 +257,10 @@ class PipelineMutation:
         return Stage.of(record)
 
     @strawberry.mutation(
-        description="Change the company currency or fiscal-year start month (forecast:settings)."
+        description=needing(
+            "forecast", "settings", "Change the company currency or fiscal-year start month."
+        ),
+        extensions=needs("forecast", "settings", "updateCompanySettings"),
     )
     async def update_company_settings(
         self,
@@ -259,7 +272,10 @@ class PipelineMutation:
         )
         return CompanySettings.of(record)
 
-    @strawberry.mutation(description="Set the rate of a currency from a date on (forecast:settings).")
+    @strawberry.mutation(
+        description=needing("forecast", "settings", "Set the rate of a currency from a date on."),
+        extensions=needs("forecast", "settings", "setExchangeRate"),
+    )
     async def set_exchange_rate(
         self, info: strawberry.Info[Context], input: ExchangeRateInput
     ) -> ExchangeRate:

@@ -14,6 +14,7 @@ from resolvers import users as resolve_users
 from resolvers.context import Context
 from schema import ids
 from schema.pagination import Connection, arguments, connection
+from schema.permissions import needing, needs
 from schema.subject_fields import subject_forecast, subject_goals
 from schema.users import User, UserConnection, user_connection
 
@@ -131,13 +132,19 @@ class UpdateTeamInput:
 
 @strawberry.type
 class TeamMutation:
-    @strawberry.mutation(description="Create a team (admin).")
+    @strawberry.mutation(
+        description=needing("directory", "manage", "Create a team."),
+        extensions=needs("directory", "manage", "createTeam"),
+    )
     async def create_team(self, info: strawberry.Info[Context], input: CreateTeamInput) -> Team:
         parent = ids.decode(input.parent_id, "Team", "parentId") if input.parent_id is not None else None
         return Team.of(await resolve.create_team(info.context, name=input.name, parent_id=parent))
 
     @strawberry.mutation(
-        description="Rename or move a team (admin); a move that would make a cycle is refused."
+        description=needing(
+            "directory", "manage", "Rename or move a team; a move that would make a cycle is refused."
+        ),
+        extensions=needs("directory", "manage", "updateTeam"),
     )
     async def update_team(self, info: strawberry.Info[Context], input: UpdateTeamInput) -> Team:
         record = await resolve.update_team(

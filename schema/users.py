@@ -20,6 +20,7 @@ from resolvers.errors import Forbidden
 from schema import ids
 from schema.enums import MembershipRole
 from schema.pagination import Connection, arguments, connection
+from schema.permissions import needing, needs
 from schema.subject_fields import subject_forecast, subject_goals
 
 if TYPE_CHECKING:
@@ -220,7 +221,10 @@ class TeamMembershipInput:
 
 @strawberry.type
 class UserMutation:
-    @strawberry.mutation(description="Create a user (admin).")
+    @strawberry.mutation(
+        description=needing("directory", "manage", "Create a user."),
+        extensions=needs("directory", "manage", "createUser"),
+    )
     async def create_user(self, info: strawberry.Info[Context], input: CreateUserInput) -> User:
         record = await resolve.create_user(
             info.context,
@@ -231,7 +235,10 @@ class UserMutation:
         )
         return User.of(record)
 
-    @strawberry.mutation(description="Change a user (admin).")
+    @strawberry.mutation(
+        description=needing("directory", "manage", "Change a user."),
+        extensions=needs("directory", "manage", "updateUser"),
+    )
     async def update_user(self, info: strawberry.Info[Context], input: UpdateUserInput) -> User:
         record = await resolve.update_user(
             info.context,
@@ -244,7 +251,10 @@ class UserMutation:
         return User.of(record)
 
     @strawberry.mutation(
-        description="Add a user to a team, or change their role or primary flag there (admin)."
+        description=needing(
+            "directory", "manage", "Add a user to a team, or change their role or primary flag there."
+        ),
+        extensions=needs("directory", "manage", "setTeamMembership"),
     )
     async def set_team_membership(
         self,
@@ -259,7 +269,10 @@ class UserMutation:
         )
         return TeamMembership(record=await resolve_teams.set_membership(info.context, membership))
 
-    @strawberry.mutation(description="Remove a user from a team (admin).")
+    @strawberry.mutation(
+        description=needing("directory", "manage", "Remove a user from a team."),
+        extensions=needs("directory", "manage", "removeTeamMembership"),
+    )
     async def remove_team_membership(
         self, info: strawberry.Info[Context], team_id: strawberry.ID, user_id: strawberry.ID
     ) -> bool:

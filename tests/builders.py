@@ -5,7 +5,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import data
+from tests.support import data, token_for
 
 CLASSIC_STAGES = [
     {"label": "Appointment scheduled", "probability": 0.2, "state": "OPEN"},
@@ -81,3 +81,45 @@ class Api:
             "mutation($i: ExchangeRateInput!) { setExchangeRate(input: $i) { rate } }",
             i={"currency": currency, "rate": rate, "validFrom": valid_from},
         )
+
+
+RATE = "mutation($input: ExchangeRateInput!) { setExchangeRate(input: $input) { currency rate validFrom } }"
+
+
+async def pipelines_world(client: httpx.AsyncClient, admin: int) -> dict[str, Any]:
+    """Two pipelines (New business by quarter with the classic stages; Renewals by month, raw), a rep and
+    an EUR rate, made through the API as an admin: the world of the deal and pipeline tests."""
+    token = token_for(admin)
+    created = await data(
+        client,
+        """mutation($input: CreatePipelineInput!) { createPipeline(input: $input) {
+          id name periodKind forecastAmount stages { id label probability state forecastCategory } } }""",
+        {"input": {"name": "New business", "stages": CLASSIC_STAGES}},
+        token=token,
+    )
+    pipeline = created["createPipeline"]
+    other = await data(
+        client,
+        "mutation($input: CreatePipelineInput!) { createPipeline(input: $input) { id stages { id } } }",
+        {"input": {"name": "Renewals", "stages": [{"label": "Open", "probability": 0.5, "state": "OPEN"}],
+                   "periodKind": "MONTH", "forecastAmount": "RAW"}},
+        token=token,
+    )  # fmt: skip
+    rep = await data(
+        client,
+        'mutation { createUser(input: {name: "Rita Rep", email: "rita@example.com", salesSeat: true, roles: ["sales_rep"]}) { id } }',
+        token=token,
+    )
+    await data(
+        client, RATE, {"input": {"currency": "EUR", "rate": "1.10", "validFrom": "2020-01-01"}}, token=token
+    )
+    stage = {s["label"]: s["id"] for s in pipeline["stages"]}
+    return {
+        "token": token,
+        "pipeline": pipeline,
+        "pipeline_id": pipeline["id"],
+        "other_pipeline": other["createPipeline"]["id"],
+        "other_stage": other["createPipeline"]["stages"][0]["id"],
+        "stage": stage,
+        "rep": rep["createUser"]["id"],
+    }

@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.relay import from_base64
 
 from db.engine import create_engine
-from db.seed import DEMO_ACCOUNTS
 from db.users import user_by_email
 from pipecast.auth import issue_token
+from pipecast.seed import DEMO_ACCOUNTS
 
 SECRET = "test-secret-" + "x" * 40
 

@@ -11,8 +11,8 @@ from strawberry.relay import to_base64
 
 from authz.roles import assign_roles
 from db.engine import create_engine
-from db.seed import SeedPlan, seed
 from db.users import create_user, user_by_email
+from pipecast.seed import SeedPlan, seed
 from tests.support import SECRET, cli_env, served, token_for
 
 pytestmark = pytest.mark.slow  # server processes, fuzzing or long runs: `pytest -m "not slow"` skips them

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from graphql import build_schema, find_breaking_changes
 
-from schema import schema
+from schema.root import build_schema as build_served_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "schema.graphql"
+schema = build_served_schema()
 CONTRACT = ROOT / "docs" / "contract.graphql"
 SHARED_CONTRACT = ROOT.parent / "shared" / "api" / "contract.graphql"
 
@@ -57,3 +58,23 @@ def test_everything_clients_see_is_described() -> None:
         if isinstance(type_, GraphQLEnumType):
             missing += [f"{name}.{v}" for v, value in type_.values.items() if not value.description]
     assert missing == []
+
+
+def test_admin_fields_declare_the_permission_they_need() -> None:
+    """The requirement is declared with the field (schema/permissions.py), so the schema states it."""
+    needs = {
+        "directory:manage": ["createUser", "updateUser", "setTeamMembership", "removeTeamMembership",
+                             "createTeam", "updateTeam"],
+        "forecast:settings": ["createPipeline", "updatePipelineSettings", "updateStageMapping",
+                              "updateCompanySettings", "setExchangeRate"],
+        "permissions:manage": ["createRole", "assignRole", "unassignRole", "setPermission"],
+    }  # fmt: skip
+    mutations = schema._schema.mutation_type
+    assert mutations is not None
+    for permission, names in needs.items():
+        for name in names:
+            assert (mutations.fields[name].description or "").endswith(f"Needs {permission}."), name
+    queries = schema._schema.query_type
+    assert queries is not None
+    for name in ("roles", "auditLog"):
+        assert (queries.fields[name].description or "").endswith("Needs permissions:manage."), name

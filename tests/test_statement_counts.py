@@ -16,9 +16,9 @@ from starlette.applications import Starlette
 
 from db.engine import create_engine
 from db.periods import period_containing
-from db.seed import SeedPlan, seed
 from db.users import user_by_email
 from pipecast.app import create_app
+from pipecast.seed import SeedPlan, seed
 from pipecast.settings import Settings
 from tests.conftest import fresh_database
 from tests.support import SECRET, data, statements, token_for
