@@ -13,6 +13,7 @@ PERMISSIONS: dict[tuple[str, str], tuple[tuple[str, ...], bool]] = {
     ("forecast", "view"): (SCOPES, False),
     ("forecast", "edit"): (SCOPES, False),
     ("goal", "edit"): ((ALL_SCOPE, TEAM_SCOPE, NO_SCOPE), False),
+    ("forecast", "adjust"): ((ALL_SCOPE, TEAM_SCOPE, NO_SCOPE), False),
     ("forecast", "settings"): ((ALL_SCOPE, NO_SCOPE), False),
     ("directory", "manage"): ((ALL_SCOPE, NO_SCOPE), False),
     ("permissions", "manage"): ((ALL_SCOPE, NO_SCOPE), False),

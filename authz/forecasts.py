@@ -6,6 +6,9 @@
   subject themselves and to those who manage the subject; elsewhere a row is restricted (team-only view).
 - forecast:edit and goal:edit: ALL anyone; TEAM what the viewer manages (the teams and their members),
   and for forecast:edit themselves too, never for goal:edit; OWN (forecast:edit) themselves.
+- forecast:adjust (§7): ALL anyone but oneself; TEAM what lies below the viewer — the teams under those
+  they head, at any depth, and the counted users of the teams they manage; never oneself, never a team
+  they head. An adjustment is seen by those who may make it and by forecast:view ALL, nobody else.
 
 The rules read no database: a resolver gives them the viewer's teams (db.teams.viewer_teams) and, for a
 user subject, the teams that user belongs to.
@@ -14,7 +17,7 @@ user subject, the teams that user belongs to.
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from authz.catalog import Grant
+from authz.catalog import NOTHING, Grant
 from db.forecasts import Subject
 from db.teams import ViewerTeams
 from db.vocabulary import ALL_SCOPE, NO_SCOPE, OWN_SCOPE, TEAM_SCOPE, USER
@@ -34,6 +37,7 @@ class ForecastRules:
     viewer_id: int
     view: Grant  # forecast:view
     teams: ViewerTeams
+    adjust: Grant = NOTHING  # forecast:adjust
 
     def _myself(self, subject: Subject) -> bool:
         return subject.kind == USER and subject.id == self.viewer_id
@@ -70,3 +74,18 @@ class ForecastRules:
         if subject.kind == USER:
             return bool(teams_of_user & self.teams.managed)
         return subject.id in self.teams.managed
+
+    def may_adjust(self, subject: Subject, counted_in: int | None = None) -> bool:
+        """Whether forecast:adjust reaches the subject (`counted_in`: a user subject's primary team when
+        they have a sales seat, else None)."""
+        if self._myself(subject) or self.adjust.scope not in (ALL, TEAM):
+            return False
+        if self.adjust.scope == ALL:
+            return True
+        if subject.kind == USER:
+            return counted_in is not None and counted_in in self.teams.managed
+        return subject.id in self.teams.managed and subject.id not in self.teams.headed
+
+    def sees_adjustment(self, subject: Subject, counted_in: int | None = None) -> bool:
+        """Whether the viewer sees the subject's adjustments (elsewhere they count as absent)."""
+        return self.view.scope == ALL or self.may_adjust(subject, counted_in)

@@ -261,6 +261,29 @@ forecast_submissions = Table(
     Index("ix_forecast_submissions_team", "team_id", "pipeline_id", "period", "submitted_at"),
 )
 
+# A manager's judgment of a subject's forecast (docs/domain.md, "The call"): append-only, the latest in
+# force; an entry without an amount clears it.
+forecast_adjustments = Table(
+    "forecast_adjustments",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id")),
+    Column("team_id", BigInteger, ForeignKey("teams.id")),
+    Column("pipeline_id", BigInteger, ForeignKey("pipelines.id"), nullable=False, index=True),
+    Column("period", Text, nullable=False),
+    Column("amount", MONEY),
+    Column("note", Text, nullable=False),
+    Column("adjusted_by", BigInteger, ForeignKey("users.id"), nullable=False),
+    Column("adjusted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("idempotency_key", Text),
+    CheckConstraint("(user_id IS NULL) <> (team_id IS NULL)", name="one_subject"),
+    CheckConstraint("amount >= 0", name="amount_not_negative"),
+    CheckConstraint("length(note) BETWEEN 1 AND 2000", name="note_length"),
+    UniqueConstraint("adjusted_by", "idempotency_key"),
+    Index("ix_forecast_adjustments_user", "user_id", "pipeline_id", "period", "adjusted_at"),
+    Index("ix_forecast_adjustments_team", "team_id", "pipeline_id", "period", "adjusted_at"),
+)
+
 user_preferences = Table(
     "user_preferences",
     metadata,

@@ -182,11 +182,13 @@ def team_reach(user_id: int | ColumnElement[Any]) -> Select[Any]:
 
 @dataclass(frozen=True, slots=True)
 class ViewerTeams:
-    """The viewer's teams: where they are a member, everything below those, and what they manage."""
+    """The viewer's teams: where they are a member, everything below those, what they manage (the teams
+    where they are MANAGER and everything below), and what they head (where they are MANAGER)."""
 
     member: frozenset[int]
     reach: frozenset[int]
     managed: frozenset[int]
+    headed: frozenset[int] = frozenset()
 
 
 async def viewer_teams(conn: AsyncConnection, user_id: int) -> ViewerTeams:
@@ -199,12 +201,14 @@ async def viewer_teams(conn: AsyncConnection, user_id: int) -> ViewerTeams:
     member: set[int] = set()
     reach: set[int] = set()
     managed: set[int] = set()
+    headed: set[int] = set()
     for team_id, role, below in await conn.execute(query):
         member.add(team_id)
         reach.add(below)
         if role == "MANAGER":
             managed.add(below)
-    return ViewerTeams(frozenset(member), frozenset(reach), frozenset(managed))
+            headed.add(team_id)
+    return ViewerTeams(frozenset(member), frozenset(reach), frozenset(managed), frozenset(headed))
 
 
 async def team_ids_of_users(conn: AsyncConnection, user_ids: Sequence[int]) -> dict[int, set[int]]:

@@ -1,4 +1,5 @@
-"""Demo and bulk data: a company with a team tree, reps and managers, a pipeline, deals, goals, submissions.
+"""Demo and bulk data: a company with a team tree, reps and managers, a pipeline, deals, goals, submissions
+and managers' adjustments.
 
 One generator serves both `seed --demo` (a small company with readable names and well-known accounts)
 and `seed --teams T --users U --deals D` (bulk, through COPY). For a given random seed the same choices
@@ -400,6 +401,41 @@ async def _goals_and_submissions(
     await conn.execute(insert(goals), goal_rows)
     if submission_rows:
         await conn.execute(insert(forecast_submissions), submission_rows)
+    await _adjustments(conn, pipeline_id, current)
+
+
+async def _adjustments(conn: AsyncConnection, pipeline_id: int, period: Period) -> None:
+    """Managers' calls for the current period: a third of the reps who submitted are re-judged by the
+    manager of their primary team (at 85 % of their latest submission), and every other region by the
+    root team's manager (at 90 % of its counted users' goals) — hidden from the region's own manager."""
+    await conn.execute(
+        text(
+            """
+            INSERT INTO forecast_adjustments
+                (user_id, team_id, pipeline_id, period, amount, note, adjusted_by)
+            (SELECT DISTINCT ON (s.user_id) s.user_id, NULL::bigint, s.pipeline_id, s.period,
+                   round(s.amount * 0.85, 2), 'Discounted: this pipeline has slipped before', boss.user_id
+            FROM forecast_submissions s
+            JOIN team_memberships own ON own.user_id = s.user_id AND own.is_primary
+            JOIN team_memberships boss ON boss.team_id = own.team_id AND boss.role = 'MANAGER'
+             AND boss.user_id <> s.user_id
+            WHERE s.pipeline_id = :pipeline AND s.period = :period AND s.user_id % 3 = 0
+            ORDER BY s.user_id, s.submitted_at DESC, s.id DESC)
+            UNION ALL
+            (SELECT NULL, region.id, :pipeline, :period, round(sum(g.amount) * 0.9, 2),
+                   'Two renewals will slip to next quarter', min(boss.user_id)
+            FROM teams region
+            JOIN teams root ON root.id = region.parent_id AND root.parent_id IS NULL
+            JOIN team_memberships boss ON boss.team_id = root.id AND boss.role = 'MANAGER'
+            JOIN teams part ON part.id = region.id OR part.parent_id = region.id
+            JOIN team_memberships m ON m.team_id = part.id AND m.is_primary
+            JOIN goals g ON g.user_id = m.user_id AND g.pipeline_id = :pipeline AND g.period = :period
+            WHERE region.id % 2 = 0
+            GROUP BY region.id)
+            """
+        ),
+        {"pipeline": pipeline_id, "period": period.key},
+    )
 
 
 async def _demo_history(conn: AsyncConnection, plan: SeedPlan) -> None:

@@ -1,4 +1,4 @@
-"""The forecast tool's types: goals, submissions, forecast rows and the forecast table."""
+"""The forecast tool's types: goals, submissions, adjustments, forecast rows and the forecast table."""
 
 from collections.abc import Iterable
 from datetime import datetime
@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 
 from db.forecasts import Subject
-from db.forecasts.submissions import SUBMISSION_ORDER, SubmissionRecord
+from db.forecasts.entries import ADJUSTMENTS, SUBMISSIONS, AdjustmentRecord, SubmissionRecord
 from db.periods import Period
 from db.vocabulary import USER
 from resolvers import forecasts as resolve
@@ -168,6 +168,57 @@ class ForecastSubmissionConnection(Connection[ForecastSubmission]):
     pass
 
 
+@strawberry.type(description="A manager's judgment of a subject's forecast for a period.")
+class ForecastAdjustment(relay.Node):
+    id: relay.NodeID[int]
+    amount: Decimal | None = strawberry.field(
+        description="The adjusted forecast, company currency; null when this entry clears the adjustment."
+    )
+    note: str = strawberry.field(description="Why the forecast was re-judged.")
+    adjusted_at: datetime
+    record: strawberry.Private[AdjustmentRecord]
+
+    @classmethod
+    def of(cls, record: AdjustmentRecord) -> "ForecastAdjustment":
+        return cls(
+            id=record.id,
+            amount=record.amount,
+            note=record.note,
+            adjusted_at=record.adjusted_at,
+            record=record,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: strawberry.Info[Context], node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
+        records = await resolve.adjustment_by_ids(info.context, [int(i) for i in node_ids])
+        return [cls.of(r) if r else None for r in records]
+
+    @strawberry.field
+    async def subject(self, info: strawberry.Info[Context]) -> ForecastSubject:
+        return await _subject(info.context, Subject.of(self.record.user_id, self.record.team_id))
+
+    @strawberry.field
+    async def pipeline(self, info: strawberry.Info[Context]) -> Pipeline:
+        return await _pipeline(info, self.record.pipeline_id)
+
+    @strawberry.field
+    async def period(self, info: strawberry.Info[Context]) -> PeriodInfo:
+        return await _period(info, self.record.period)
+
+    @strawberry.field
+    async def adjusted_by(self, info: strawberry.Info[Context]) -> User:
+        user = await resolve_users.user(info.context, self.record.adjusted_by)
+        assert user is not None  # a foreign key
+        return User.of(user)
+
+
+@strawberry.type(description="A page of adjustments, newest first.")
+class ForecastAdjustmentConnection(Connection[ForecastAdjustment]):
+    pass
+
+
 @strawberry.type(
     description="One forecast category's amount (weighted or raw, per the pipeline) and deal count."
 )
@@ -293,6 +344,18 @@ class ForecastRow:
     def restricted(self) -> bool:
         return self.row.restricted
 
+    @strawberry.field(description="The adjustment in force, when the viewer may see it.")
+    def adjustment(self) -> ForecastAdjustment | None:
+        record = self.row.adjustment
+        return ForecastAdjustment.of(record) if record is not None else None
+
+    @strawberry.field(
+        description="Adjustment, else submission, else (teams) the sum of the parts' calls, else total; "
+        "null when restricted."
+    )
+    def call(self) -> Decimal | None:
+        return _m(self.row.call)
+
 
 @strawberry.type(
     description="The forecast table: a summary row, one row per sub-team and one per counted user."
@@ -398,10 +461,10 @@ async def subject_submissions(
         ids.decode(pipeline_id, "Pipeline", "pipelineId"),
         period,
         hidden_is_missing=hidden_is_missing,
-        page=arguments(info, first, after, SUBMISSION_ORDER.name),
+        page=arguments(info, first, after, SUBMISSIONS.order.name),
     )
     return connection(
-        ForecastSubmissionConnection, info.context, page, SUBMISSION_ORDER.name, ForecastSubmission.of
+        ForecastSubmissionConnection, info.context, page, SUBMISSIONS.order.name, ForecastSubmission.of
     )
 
 
@@ -431,6 +494,26 @@ class ForecastQuery:
         ] = None,
     ) -> Forecast:
         return await forecast_table(info.context, pipeline_id=pipeline_id, period=period, team_id=team_id)
+
+    @strawberry.field(description="A subject's adjustments the viewer may see, newest first.")
+    async def forecast_adjustments(
+        self,
+        info: strawberry.Info[Context],
+        subject: SubjectInput,
+        pipeline_id: strawberry.ID,
+        period: Period | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> ForecastAdjustmentConnection:
+        order = ADJUSTMENTS.order.name
+        page = await resolve.adjustments(
+            info.context,
+            subject.decoded(),
+            ids.decode(pipeline_id, "Pipeline", "pipelineId"),
+            period,
+            arguments(info, first, after, order),
+        )
+        return connection(ForecastAdjustmentConnection, info.context, page, order, ForecastAdjustment.of)
 
     @strawberry.field(description="A subject's submissions, newest first.")
     async def forecast_submissions(
@@ -462,6 +545,24 @@ class SubmitForecastInput:
     )
 
 
+@strawberry.input(
+    description="A manager's judgment of a subject's forecast for a period (forecast:adjust); append-only, "
+    "the latest is in force."
+)
+class AdjustForecastInput:
+    subject: SubjectInput
+    pipeline_id: strawberry.ID
+    period: Period
+    amount: Decimal | None = strawberry.field(
+        default=None, description="Null clears the adjustment in force."
+    )
+    note: str = strawberry.field(description="Why: 1–2,000 characters.")
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="A client-chosen key: a retried adjustment with the same key is stored once.",
+    )
+
+
 @strawberry.input(description="A goal; setting one again keeps the old value in history.")
 class SetGoalInput:
     subject: SubjectInput
@@ -486,6 +587,23 @@ class ForecastMutation:
             input.idempotency_key,
         )
         return ForecastSubmission.of(record)
+
+    @strawberry.mutation(
+        description="Adjust a subject's forecast (forecast:adjust): never one's own, never a team one heads."
+    )
+    async def adjust_forecast(
+        self, info: strawberry.Info[Context], input: AdjustForecastInput
+    ) -> ForecastAdjustment:
+        record = await resolve.adjust(
+            info.context,
+            input.subject.decoded(),
+            ids.decode(input.pipeline_id, "Pipeline", "pipelineId"),
+            input.period,
+            input.amount,
+            input.note,
+            input.idempotency_key,
+        )
+        return ForecastAdjustment.of(record)
 
     @strawberry.mutation(description="Set a goal (goal:edit).")
     async def set_goal(self, info: strawberry.Info[Context], input: SetGoalInput) -> Goal:

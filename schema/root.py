@@ -17,7 +17,7 @@ from schema.compiled import Plans, compiled_reads
 from schema.deals import Deal, DealMutation, DealQuery
 from schema.descriptions import describe
 from schema.errors import PipecastErrors
-from schema.forecasts import ForecastMutation, ForecastQuery, ForecastSubmission, Goal
+from schema.forecasts import ForecastAdjustment, ForecastMutation, ForecastQuery, ForecastSubmission, Goal
 from schema.limits import limit_extensions
 from schema.pipelines import Pipeline, PipelineMutation, PipelineQuery, Stage
 from schema.requests import OperationName
@@ -26,7 +26,8 @@ from schema.teams import Team, TeamMutation, TeamQuery
 from schema.users import User, UserMutation, UserQuery
 
 NODE_TYPES: dict[str, Any] = {
-    t.__name__: t for t in (User, Team, Pipeline, Stage, Deal, AuditEntry, Goal, ForecastSubmission)
+    t.__name__: t
+    for t in (User, Team, Pipeline, Stage, Deal, AuditEntry, Goal, ForecastSubmission, ForecastAdjustment)
 }
 
 

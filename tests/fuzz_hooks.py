@@ -15,7 +15,17 @@ from strawberry.relay import to_base64
 
 PUBLIC_CODES = {"UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "BAD_USER_INPUT", "CONFLICT"}
 KNOWN_IDS = [i for i in os.environ.get("PIPECAST_FUZZ_IDS", "").split(",") if i]
-NODE_TYPES = ["User", "Team", "Pipeline", "Stage", "Deal", "AuditEntry", "ForecastSubmission", "Goal"]
+NODE_TYPES = [
+    "User",
+    "Team",
+    "Pipeline",
+    "Stage",
+    "Deal",
+    "AuditEntry",
+    "ForecastSubmission",
+    "Goal",
+    "ForecastAdjustment",
+]
 
 
 def mostly(valid: st.SearchStrategy[str], *invalid: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:

@@ -413,6 +413,7 @@ async def test_permission_management_and_its_guard_rails(
         (admin, set_permission, {"i": {"subject": "admin", "resource": "permissions", "action": "manage", "scope": "NONE"}}, "CONFLICT", "no active user with permissions:manage"),
         (admin, set_permission, {"i": {"subject": "sales_rep", "resource": "deal", "action": "fly", "scope": "ALL"}}, "BAD_USER_INPUT", "deal:fly is not a permission"),
         (admin, set_permission, {"i": {"subject": "sales_rep", "resource": "goal", "action": "edit", "scope": "OWN"}}, "BAD_USER_INPUT", "takes the scopes ALL, TEAM, NONE"),
+        (admin, set_permission, {"i": {"subject": "sales_rep", "resource": "forecast", "action": "adjust", "scope": "OWN"}}, "BAD_USER_INPUT", "takes the scopes ALL, TEAM, NONE"),
         (admin, set_permission, {"i": {"subject": "sales_rep", "resource": "goal", "action": "edit", "scope": "ALL", "unassigned": True}}, "BAD_USER_INPUT", "unassigned applies to deal permissions only"),
         (admin, set_permission, {"i": {"subject": "wizards", "resource": "deal", "action": "view", "scope": "ALL"}}, "NOT_FOUND", "no role named 'wizards'"),
         (admin, set_permission, {"i": {"subject": "user:nope", "resource": "deal", "action": "view", "scope": "ALL"}}, "BAD_USER_INPUT", "is not an ID issued by this API"),

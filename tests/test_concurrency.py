@@ -1,4 +1,4 @@
-"""Real concurrency against a real server process: submissions and racing deal updates."""
+"""Real concurrency against a real server process: submissions, adjustments and racing deal updates."""
 
 import asyncio
 from collections.abc import Iterator
@@ -93,6 +93,22 @@ async def test_fifty_concurrent_submissions(server: str, company: dict[str, Any]
             [{"query": HISTORY, "variables": {"u": rep, "p": company["pipeline"], "period": period}}],
         )
         assert result["data"]["forecastSubmissions"]["totalCount"] == expected
+
+
+ADJUST = "mutation($i: AdjustForecastInput!) { adjustForecast(input: $i) { id } }"
+ADJUSTMENTS = "query($u: ID!, $p: ID!, $period: Period!) { forecastAdjustments(subject: {userId: $u}, pipelineId: $p, period: $period, first: 50) { totalCount } }"
+
+
+async def test_twenty_concurrent_adjustments_with_one_key(server: str, company: dict[str, Any]) -> None:
+    rep, token = to_base64("User", company["rep"]), token_for(company["admin"])
+    body = {"query": ADJUST, "variables": {"i": {"subject": {"userId": rep}, "pipelineId": company["pipeline"],
+            "period": "2031-Q3", "amount": "80.00", "note": "a retried call", "idempotencyKey": "once"}}}  # fmt: skip
+    results = await _many(server, token, [body] * 20)
+    assert all("errors" not in r for r in results), results[:2]
+    assert len({r["data"]["adjustForecast"]["id"] for r in results}) == 1
+    [listed] = await _many(server, token, [{"query": ADJUSTMENTS, "variables": {
+        "u": rep, "p": company["pipeline"], "period": "2031-Q3"}}])  # fmt: skip
+    assert listed["data"]["forecastAdjustments"]["totalCount"] == 1
 
 
 async def test_racing_updates_with_one_expected_version(server: str, company: dict[str, Any]) -> None:

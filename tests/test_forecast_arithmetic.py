@@ -22,9 +22,9 @@ import pytest
 from authz.catalog import Grant
 from authz.forecasts import ForecastRules
 from db.forecasts import Subject
-from db.forecasts.table import NO_DEALS, Figures
+from db.forecasts.table import NO_DEALS, Figures, TreeTeam
 from db.teams import ViewerTeams
-from resolvers.forecasts.arithmetic import row
+from resolvers.forecasts.arithmetic import row, summed, team_calls
 
 D = Decimal
 FIGURES = Figures(
@@ -139,7 +139,9 @@ def test_figures_of_disjoint_groups_add_up() -> None:
 
 
 # The rules, over a viewer who manages team 1 (and its sub-team 2) and is a member of team 3.
-TEAMS = ViewerTeams(member=frozenset({1, 3}), managed=frozenset({1, 2}), reach=frozenset({1, 2, 3}))
+TEAMS = ViewerTeams(
+    member=frozenset({1, 3}), managed=frozenset({1, 2}), reach=frozenset({1, 2, 3}), headed=frozenset({1})
+)
 
 
 def _rules(scope: str) -> ForecastRules:
@@ -190,3 +192,51 @@ def test_who_may_submit_and_set_goals(
     rules, grant = _rules("ALL"), Grant(scope)
     assert rules.may(grant, subject, teams_of_user, includes_oneself=True) is submit
     assert rules.may(grant, subject, teams_of_user, includes_oneself=False) is set_goal
+
+
+@pytest.mark.parametrize(
+    ("view", "adjust", "subject", "counted_in", "may", "sees"),
+    [
+        ("TEAM", "ALL", Subject.team(1), None, True, True),  # ALL: anyone…
+        ("TEAM", "ALL", Subject.user(7), None, False, False),  # …but oneself
+        ("TEAM", "TEAM", Subject.team(2), None, True, True),  # below a team the viewer heads
+        ("TEAM", "TEAM", Subject.team(1), None, False, False),  # the team they head: their own number
+        ("TEAM", "TEAM", Subject.team(3), None, False, False),  # a team they are only a member of
+        ("TEAM", "TEAM", Subject.user(8), 1, True, True),  # counted in a team they manage
+        ("TEAM", "TEAM", Subject.user(8), 2, True, True),
+        ("TEAM", "TEAM", Subject.user(9), 3, False, False),  # a teammate
+        ("TEAM", "TEAM", Subject.user(10), None, False, False),  # no sales seat, or no team
+        ("TEAM", "TEAM", Subject.user(7), 1, False, False),  # never oneself
+        ("ALL", "NONE", Subject.team(4), None, False, True),  # forecast:view ALL sees every adjustment
+        ("ALL", "NONE", Subject.user(7), 1, False, True),
+        ("TEAM", "NONE", Subject.team(2), None, False, False),
+    ],
+)
+def test_who_may_adjust_and_who_sees_adjustments(
+    view: str, adjust: str, subject: Subject, counted_in: int | None, may: bool, sees: bool
+) -> None:
+    rules = ForecastRules(viewer_id=7, view=Grant(view), teams=TEAMS, adjust=Grant(adjust))
+    assert rules.may_adjust(subject, counted_in) is may
+    assert rules.sees_adjustment(subject, counted_in) is sees
+
+
+def _tree(*teams: tuple[int, int | None]) -> dict[int, TreeTeam]:
+    return {team: TreeTeam(parent, None, None) for team, parent in teams}
+
+
+def test_a_team_call_is_decided_where_it_can_be_else_summed_from_below() -> None:
+    """1 ⊃ 2 ⊃ 3, 1 ⊃ 4. Users: a (in 1) 10, b (in 2) 20, c (in 3) 30, d (in 4) 40."""
+    tree = _tree((1, None), (2, 1), (3, 2), (4, 1))
+    users = [(1, D(10)), (2, D(20)), (3, D(30)), (4, D(40))]
+    assert team_calls(tree, {}, users) == {1: D(100), 2: D(50), 3: D(30), 4: D(40)}
+    # 2 decided at 5 hides 3 and b from 1's call; 3 keeps its own call (it may be a row too).
+    assert team_calls(tree, {2: D(5)}, users) == {1: D(55), 2: D(5), 3: D(30), 4: D(40)}
+    assert team_calls(tree, {1: D(0), 3: D(1)}, users) == {1: D(0), 2: D(21), 3: D(1), 4: D(40)}
+    # A part without a call (restricted) leaves every sum above it without one, unless decided above.
+    hidden = [(1, D(10)), (2, None), (3, D(30)), (4, D(40))]
+    assert team_calls(tree, {}, hidden) == {1: None, 2: None, 3: D(30), 4: D(40)}
+    assert team_calls(tree, {2: D(7)}, hidden) == {1: D(57), 2: D(7), 3: D(30), 4: D(40)}
+    # Users counted in teams outside the tree, and an empty team.
+    assert team_calls(_tree((9, 1)), {}, users) == {9: D(0)}
+    assert summed([]) == 0
+    assert summed([D(1), None]) is None

@@ -55,6 +55,7 @@ async def test_migrating_an_empty_database_builds_the_whole_model(server_url: st
                 ("forecast", "view", "TEAM"),
                 ("forecast", "edit", "TEAM"),
                 ("goal", "edit", "TEAM"),
+                ("forecast", "adjust", "TEAM"),
             }
 
         # Migrating again changes nothing.

@@ -27,6 +27,15 @@ def test_the_contract_holds() -> None:
     assert [change.description for change in breaking] == []
 
 
+def test_the_capabilities_built_keep_their_shapes() -> None:
+    """docs/next/ holds the shapes of the capabilities built beyond the contract (extensions of it): the
+    served schema keeps each of them too."""
+    for extension in sorted((ROOT / "docs" / "next").glob("*.graphql")):
+        shaped = build_schema(CONTRACT.read_text() + "\n" + extension.read_text())
+        breaking = find_breaking_changes(shaped, build_schema(schema.as_str()))
+        assert [change.description for change in breaking] == [], extension.name
+
+
 def test_the_kept_contract_is_the_shared_one() -> None:
     """Without the shared copy there is nothing to compare: the kept contract is the reference."""
     if SHARED_CONTRACT.exists():

@@ -1,7 +1,9 @@
 """What a forecast table's rows are made of (docs/domain.md), read in ONE statement whatever the number of
 rows: its users (with their teams), each row's deal figures from the rollups (db/rollups.py), its latest
-goal and submission, and for a team the Σ of its counted users' latest goals and submissions. PostgreSQL
-groups and sums; Python only does each row's arithmetic (resolvers/forecasts/arithmetic.py).
+goal, submission and adjustment, for a team the Σ of its counted users' latest goals and submissions, and
+the tree below the team rows (each team's parent, latest submission and adjustment) that a team's call is
+made of. PostgreSQL groups and sums; Python only does each row's arithmetic and the calls, which depend on
+the viewer (resolvers/forecasts/arithmetic.py).
 
 A team's figures add up its *counted users*: the sales-seat users whose primary team is the team or one
 of its descendants; the company's every sales-seat user. Deals without an owner, or owned by users
@@ -24,6 +26,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    cast,
     false,
     func,
     literal,
@@ -36,17 +39,27 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.deals import company_currency, rates_in_force
-from db.forecasts.submissions import SUBMISSION_COLUMNS, SubmissionRecord
+from db.forecasts.entries import ADJUSTMENTS, SUBMISSIONS, AdjustmentRecord, SubmissionRecord
 from db.periods import Period
 from db.rollups import FROZEN, NO_OWNER, bucket, currency_code
 from db.sql import OwnerScope
-from db.tables import deal_rollups, forecast_submissions, goals, rollup_measure, team_memberships, users
+from db.tables import (
+    deal_rollups,
+    forecast_adjustments,
+    forecast_submissions,
+    goals,
+    rollup_measure,
+    team_memberships,
+    teams,
+    users,
+)
 from db.teams import team_closure
 from db.users import USER_COLUMNS, UserRecord
 from db.vocabulary import CLOSED_WON, FORECAST_CATEGORIES, TEAM, USER
 
 ZERO = Decimal(0)
 COMPANY = "company"
+_TREE = "tree"
 
 # deal:view as a predicate on an owner column (None: every owner); db cannot read the grants itself.
 OwnerFilter = Callable[[ColumnElement[Any]], ColumnElement[bool] | None]
@@ -168,30 +181,40 @@ class CountedUser:
 
 @dataclass(frozen=True, slots=True)
 class Facts:
-    """One row's facts: its deal figures (None: no deals), its latest goal and submission, and for a team
-    the Σ of its counted users' latest goals (None: none set) and submissions."""
+    """One row's facts: its deal figures (None: no deals), its latest goal, submission and adjustment (an
+    adjustment whose amount is None clears the one before), and for a team the Σ of its counted users'
+    latest goals (None: none set) and submissions."""
 
     figures: Figures | None
     goal: Decimal | None
     submission: SubmissionRecord | None
+    adjustment: AdjustmentRecord | None = None
     member_goals: Decimal | None = None
     member_submissions: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class TreeTeam:
+    """A team at or below a team row: its parent, and the amounts of its latest submission and of the
+    adjustment in force (None: none)."""
+
+    parent_id: int | None
+    submitted: Decimal | None
+    adjusted: Decimal | None
 
 
 @dataclass(frozen=True)
 class TableFacts:
     users: list[CountedUser]  # by name
     rows: dict[tuple[str, int | None], Facts]  # (USER or TEAM, id), and (COMPANY, None)
+    tree: dict[int, TreeTeam]  # every team at or below a team row
 
 
-def _latest(table: Any, stamp: ColumnElement[Any], users_: Any) -> Any:
-    """Each user's (of `users_`, when given) and each team's latest row of `table` (goals, submissions)
-    for the pipeline and period."""
-    mine = (
-        []
-        if users_ is None
-        else [or_(table.c.user_id.in_(select(users_)), table.c.team_id == any_(_TEAM_IDS))]
-    )
+def _latest(table: Any, stamp: ColumnElement[Any], users_: Any, teams_: Any = None) -> Any:
+    """Each user's (of `users_`, when given) and each team's (of the team rows, or of `teams_` when given)
+    latest row of `table` (goals, submissions, adjustments) for the pipeline and period."""
+    of_teams = table.c.team_id == any_(_TEAM_IDS) if teams_ is None else table.c.team_id.in_(select(teams_))
+    mine = [] if users_ is None else [or_(table.c.user_id.in_(select(users_)), of_teams)]
     return (
         select(table)
         .where(table.c.pipeline_id == _PIPELINE, table.c.period == _PERIOD, *mine)
@@ -201,9 +224,10 @@ def _latest(table: Any, stamp: ColumnElement[Any], users_: Any) -> Any:
     )
 
 
-_SUBMISSION = [f"submission_{c}" for c in SUBMISSION_COLUMNS]
+_SUBMISSION = [f"submission_{c}" for c in SUBMISSIONS.columns]
+_ADJUSTMENT = [f"adjustment_{c}" for c in ADJUSTMENTS.columns]
 _USER = [*USER_COLUMNS, "primary_team", "teams", "ord"]
-_FACTS = ["goal", "member_goals", *_SUBMISSION, "member_submissions"]
+_FACTS = ["goal", "member_goals", "member_submissions", *_SUBMISSION, *_ADJUSTMENT, "parent_id"]
 
 
 _PIPELINE = bindparam("pipeline_id", type_=BigInteger)
@@ -277,8 +301,30 @@ def _statement(rows: Rows, weighted: bool, visible: OwnerFilter) -> Any:
     if not (rows.every_user or rows.company):
         counted = union_all(select(members.c.user_id), select(func.unnest(_USER_IDS))).cte("counted")
     per_owner = owner_figures(_PIPELINE, _SPAN, _MONTH, weighted, visible, counted).cte("per_owner")
+    # Every team at or below a team row, with its parent: what the rows' calls are made of.
+    tree = None
+    if rows.team_ids:
+        below = closure.join(teams, teams.c.id == closure.c.team)
+        tree = (
+            select(closure.c.team.label("team_id"), teams.c.parent_id)
+            .select_from(below)
+            .where(closure.c.ancestor == any_(_TEAM_IDS))
+            .distinct()
+            .cte("tree")
+        )
+    tree_ids = None if tree is None else tree.c.team_id
     latest_goals = _latest(goals, goals.c.set_at, counted)
-    latest_submissions = _latest(forecast_submissions, forecast_submissions.c.submitted_at, counted)
+    latest_submissions = _latest(forecast_submissions, forecast_submissions.c.submitted_at, counted, tree_ids)
+    latest_adjustments = _latest(forecast_adjustments, forecast_adjustments.c.adjusted_at, counted, tree_ids)
+
+    no_parent = cast(null(), BigInteger).label("parent_id")  # typed: a NULL-only column would be text
+
+    def entries(submission: Any, adjustment: Any) -> list[ColumnElement[Any]]:
+        return [
+            *(submission.c[c].label(f"submission_{c}") for c in SUBMISSIONS.columns),
+            *(adjustment.c[c].label(f"adjustment_{c}") for c in ADJUSTMENTS.columns),
+        ]
+
     chosen: list[ColumnElement[bool]] = []
     if rows.user_ids:
         chosen.append(users.c.id == any_(_USER_IDS))
@@ -310,7 +356,6 @@ def _statement(rows: Rows, weighted: bool, visible: OwnerFilter) -> Any:
         .cte("table_users")
     )
     tu = table_users.c
-    submission = [latest_submissions.c[c].label(f"submission_{c}") for c in SUBMISSION_COLUMNS]
     parts: list[Select[Any]] = [
         select(
             literal(USER).label("kind"),
@@ -319,12 +364,14 @@ def _statement(rows: Rows, weighted: bool, visible: OwnerFilter) -> Any:
             *(per_owner.c[c] for c in FIGURE_COLUMNS),
             latest_goals.c.amount.label("goal"),
             null().label("member_goals"),
-            *submission,
             null().label("member_submissions"),
+            *entries(latest_submissions, latest_adjustments),
+            no_parent,
         ).select_from(
             table_users.outerjoin(per_owner, and_(per_owner.c.owner_id == tu.id, tu.sales_seat))
             .outerjoin(latest_goals, latest_goals.c.user_id == tu.id)
             .outerjoin(latest_submissions, latest_submissions.c.user_id == tu.id)
+            .outerjoin(latest_adjustments, latest_adjustments.c.user_id == tu.id)
         )
     ]
     no_user = [null().label(c) for c in _USER]
@@ -346,6 +393,7 @@ def _statement(rows: Rows, weighted: bool, visible: OwnerFilter) -> Any:
             .subquery("by_team")
         )
         own_goal, own_submission = latest_goals.alias("own_goal"), latest_submissions.alias("own_submission")
+        own_adjustment = latest_adjustments.alias("own_adjustment")
         parts.append(
             select(
                 literal(TEAM).label("kind"),
@@ -354,12 +402,32 @@ def _statement(rows: Rows, weighted: bool, visible: OwnerFilter) -> Any:
                 *(by_team.c[c] for c in FIGURE_COLUMNS),
                 own_goal.c.amount.label("goal"),
                 by_team.c.goals.label("member_goals"),
-                *(own_submission.c[c].label(f"submission_{c}") for c in SUBMISSION_COLUMNS),
                 by_team.c.submitted.label("member_submissions"),
+                *entries(own_submission, own_adjustment),
+                no_parent,
             ).select_from(
                 team.outerjoin(by_team, by_team.c.team_id == team.c.id)
                 .outerjoin(own_goal, own_goal.c.team_id == team.c.id)
                 .outerjoin(own_submission, own_submission.c.team_id == team.c.id)
+                .outerjoin(own_adjustment, own_adjustment.c.team_id == team.c.id)
+            )
+        )
+        assert tree is not None
+        tree_submission = latest_submissions.alias("tree_submission")
+        tree_adjustment = latest_adjustments.alias("tree_adjustment")
+        parts.append(
+            select(
+                literal(_TREE).label("kind"),
+                tree.c.team_id.label("key"),
+                *no_user,
+                *(null().label(c) for c in FIGURE_COLUMNS),
+                *(null().label(c) for c in ("goal", "member_goals", "member_submissions")),
+                *entries(tree_submission, tree_adjustment),
+                tree.c.parent_id,
+            ).select_from(
+                tree.outerjoin(tree_submission, tree_submission.c.team_id == tree.c.team_id).outerjoin(
+                    tree_adjustment, tree_adjustment.c.team_id == tree.c.team_id
+                )
             )
         )
     if rows.company:
@@ -381,23 +449,29 @@ def _span(at: dict[str, int], names: Sequence[str]) -> slice:
 def _read(result: Any) -> TableFacts:
     at = {name: n for n, name in enumerate(result.keys())}
     figures, user_fields = _span(at, FIGURE_COLUMNS), _span(at, list(USER_COLUMNS))
-    submission_fields = _span(at, _SUBMISSION)
+    submission_fields, adjustment_fields = _span(at, _SUBMISSION), _span(at, _ADJUSTMENT)
+    submission_amount, adjustment_amount = at["submission_amount"], at["adjustment_amount"]
     goal, member_goals, member_submissions = at["goal"], at["member_goals"], at["member_submissions"]
-    primary_team, teams, ord_ = at["primary_team"], at["teams"], at["ord"]
+    primary_team, teams_of, ord_, parent_id = at["primary_team"], at["teams"], at["ord"], at["parent_id"]
     people: list[tuple[int, CountedUser]] = []
     found: dict[tuple[str, int | None], Facts] = {}
+    tree: dict[int, TreeTeam] = {}
     for row in result:
-        submission = row[submission_fields]
+        if row[0] == _TREE:
+            tree[row[1]] = TreeTeam(row[parent_id], row[submission_amount], row[adjustment_amount])
+            continue
+        submission, adjustment = row[submission_fields], row[adjustment_fields]
         submitted = row[member_submissions]
         found[(row[0], row[1])] = Facts(
             _figures(row[figures]),
             row[goal],
             SubmissionRecord(*submission) if submission[0] is not None else None,
+            AdjustmentRecord(*adjustment) if adjustment[0] is not None else None,
             row[member_goals],
             ZERO if submitted is None else submitted,
         )
         if row[0] == USER:
             user = UserRecord(*row[user_fields])
-            people.append((row[ord_], CountedUser(user, row[primary_team], frozenset(row[teams] or ()))))
+            people.append((row[ord_], CountedUser(user, row[primary_team], frozenset(row[teams_of] or ()))))
     people.sort(key=lambda numbered: numbered[0])
-    return TableFacts([person for _, person in people], found)
+    return TableFacts([person for _, person in people], found, tree)

@@ -3,9 +3,10 @@
 - `access`: the permission checks of a request (the rules are authz.forecasts');
 - `arithmetic`: a row's numbers from its figures, pure and database-free;
 - `table`: which rows a table has, their facts in a handful of statements, one row builder;
-- `goals` and `submissions`: reading and writing them.
+- `goals`, `submissions` and `adjustments`: reading and writing them (`entries`: what the last two share).
 """
 
+from resolvers.forecasts.adjustments import adjust, adjustment_by_ids, adjustments
 from resolvers.forecasts.arithmetic import Row
 from resolvers.forecasts.goals import GoalView, db_period, goal_by_ids, goals_of, set_goal
 from resolvers.forecasts.submissions import submission_by_ids, submissions, submit
@@ -16,6 +17,9 @@ __all__ = [
     "Place",
     "Row",
     "Table",
+    "adjust",
+    "adjustment_by_ids",
+    "adjustments",
     "db_period",
     "forecast_table",
     "goal_by_ids",

@@ -1,7 +1,7 @@
 """The forecast's permission checks for a request: the rules of authz.forecasts, given the viewer's teams
 and the subjects' memberships (each read once per request, through loaders)."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,7 +27,8 @@ async def _rules(context: Context) -> ForecastRules:
 
     loader = context.loaders.by_arguments(("viewer teams",), fetch, None)
     teams: ViewerTeams = await loader.load(context.viewer.id)
-    return ForecastRules(context.viewer.id, context.access.grant("forecast", "view"), teams)
+    grant = context.access.grant
+    return ForecastRules(context.viewer.id, grant("forecast", "view"), teams, grant("forecast", "adjust"))
 
 
 async def rules(context: Context) -> ForecastRules:
@@ -59,8 +60,15 @@ async def _judged(
     if view.scope == "NONE":
         raise Forbidden("reading the forecast needs the forecast:view permission")
     if whole_batch and not needs_teams(view, context.viewer.id, subjects):
-        return ForecastRules(context.viewer.id, view, NO_TEAMS), [frozenset()] * len(subjects)
+        adjust = context.access.grant("forecast", "adjust")
+        return ForecastRules(context.viewer.id, view, NO_TEAMS, adjust), [frozenset()] * len(subjects)
     return await _rules(context), await teams_of(context, subjects)
+
+
+async def judge(context: Context, subjects: Sequence[Subject]) -> ForecastRules:
+    """The rules for judging a whole batch of subjects, and everything at or below them: with the
+    viewer's teams unless no answer about these subjects depends on them (authz.forecasts.needs_teams)."""
+    return (await _judged(context, subjects, True))[0]
 
 
 async def can_view(context: Context, subjects: Sequence[Subject], *, whole_batch: bool = False) -> list[bool]:
@@ -79,6 +87,33 @@ async def readable(context: Context, subjects: Sequence[Subject]) -> list[bool]:
     """Whether the viewer may read these subjects' goals and submissions (in reach and not team-only)."""
     given, teams = await _judged(context, subjects, False)
     return [given.sees(s, t) and given.opens(s, t) for s, t in zip(subjects, teams, strict=True)]
+
+
+async def _counted_in(context: Context, subjects: Sequence[Subject]) -> list[int | None]:
+    """The team each user subject is counted in (their primary team, when they have a sales seat)."""
+    user_ids = [s.id for s in subjects if s.kind == USER]
+    users = await users_by_ids(context, user_ids)
+    memberships = await context.loaders.memberships_by_user.load_many(user_ids)
+    primary = {
+        u.id: next((m.team_id for m in held if m.is_primary), None)
+        for u, held in zip(users, memberships, strict=True)
+        if u is not None and u.sales_seat
+    }
+    return [primary.get(s.id) if s.kind == USER else None for s in subjects]
+
+
+async def may_adjust(context: Context, subjects: Sequence[Subject]) -> list[bool]:
+    """Whether forecast:adjust reaches each subject."""
+    rules_, counted = await _rules(context), await _counted_in(context, subjects)
+    return [rules_.may_adjust(s, c) for s, c in zip(subjects, counted, strict=True)]
+
+
+async def sees_adjustments(context: Context, subjects: Sequence[Subject]) -> list[bool]:
+    """Whether the viewer sees each subject's adjustments (those who may adjust it, forecast:view ALL)."""
+    if context.access.grant("forecast", "view").scope == "ALL":
+        return [True] * len(subjects)
+    rules_, counted = await _rules(context), await _counted_in(context, subjects)
+    return [rules_.sees_adjustment(s, c) for s, c in zip(subjects, counted, strict=True)]
 
 
 async def may(context: Context, resource: str, action: str, subject: Subject) -> bool:
@@ -120,11 +155,16 @@ class _OfSubject(Protocol):
 R = TypeVar("R", bound=_OfSubject)
 
 
-async def only_readable(context: Context, ids: Sequence[int], stored: Mapping[int, R]) -> list[R | None]:
-    """Goals or submissions by id (`stored`: those that exist), null where the viewer may not read their
-    subject's."""
+async def only_readable(
+    context: Context,
+    ids: Sequence[int],
+    stored: Mapping[int, R],
+    judge: Callable[[Context, Sequence[Subject]], Awaitable[list[bool]]] = readable,
+) -> list[R | None]:
+    """Goals, submissions or adjustments by id (`stored`: those that exist), null where the viewer may not
+    read their subject's (`judge`: whether they may, by subject; goals and submissions: `readable`)."""
     records = list(stored.values())
-    allowed = await readable(context, [Subject.of(r.user_id, r.team_id) for r in records])
+    allowed = await judge(context, [Subject.of(r.user_id, r.team_id) for r in records])
     kept = {id(r) for r, ok in zip(records, allowed, strict=True) if ok}
     return [r if (r := stored.get(i)) is not None and id(r) in kept else None for i in ids]
 

@@ -6,15 +6,19 @@ exact decimals, no database (tests/test_forecast_arithmetic.py works them out by
 - total: the forecast amounts of PIPELINE, BEST_CASE, COMMIT and CLOSED_WON;
 - goal-derived numbers (gap, attainment, coverages) only with a goal (ratios only when it is not 0);
 - accuracy only for a period that has ended, with a submission and closedWon not 0;
-- a restricted row (the team-only view) hides its goal, submissions and everything derived from them.
+- a restricted row (the team-only view) hides its goal, submissions and everything derived from them;
+- the call (§7): a user's visible adjustment, else their submission, else their total; a team's visible
+  adjustment, else its own submission, else the Σ of the calls of its direct sub-teams and of the users
+  counted directly in it. A restricted row has no call, and a sum with a part that has none has none.
 """
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from db.forecasts import Subject
-from db.forecasts.table import NO_DEALS, Figures
+from db.forecasts.table import NO_DEALS, Figures, TreeTeam
 from db.vocabulary import CLOSED_WON, FORECAST_CATEGORIES, IN_TOTAL
 
 ZERO = Decimal(0)
@@ -36,6 +40,12 @@ class Row:
     own_submission: Any  # the latest submission's record (with .amount), or None
     own_submissions_total: Decimal | None
     ended: bool
+    adjustment: Any = None  # the adjustment in force that the viewer may see (a record), or None
+    own_call: Decimal | None = None
+
+    @property
+    def call(self) -> Decimal | None:
+        return None if self.restricted else self.own_call
 
     @property
     def closed_won(self) -> Decimal:
@@ -59,8 +69,7 @@ class Row:
 
     @property
     def total(self) -> Decimal:
-        amounts = self.figures.amounts
-        return sum((amounts[n] for n in _IN_TOTAL), ZERO)
+        return total_of(self.figures)
 
     @property
     def goal(self) -> Decimal | None:
@@ -109,6 +118,55 @@ def ratio(part: Decimal, whole: Decimal | None) -> float | None:
     return None if whole is None or whole == 0 else float(part / whole)
 
 
+def total_of(figures: Figures | None) -> Decimal:
+    amounts = (figures or NO_DEALS).amounts
+    return sum((amounts[n] for n in _IN_TOTAL), ZERO)
+
+
+def first_of(*amounts: Decimal | None) -> Decimal | None:
+    return next((a for a in amounts if a is not None), None)
+
+
+def summed(calls: Iterable[Decimal | None]) -> Decimal | None:
+    """The Σ of some calls; None when one of them is None (a restricted part reveals nothing)."""
+    total = ZERO
+    for call in calls:
+        if call is None:
+            return None
+        total += call
+    return total
+
+
+def team_calls(
+    tree: Mapping[int, TreeTeam],
+    decided: Mapping[int, Decimal],
+    users: Iterable[tuple[int, Decimal | None]],
+) -> dict[int, Decimal | None]:
+    """The call of every team of `tree` (each team below its parent): its `decided` amount (the visible
+    adjustment, else its own submission) where it has one, else the Σ of the calls of its sub-teams and
+    of `users` — (the team a user is counted in directly, the user's call)."""
+    parts: dict[int, list[Decimal | None]] = {team: [] for team in tree}
+    for team, call in users:
+        if team in parts:
+            parts[team].append(call)
+    below: dict[int, list[int]] = {team: [] for team in tree}
+    for team, node in tree.items():
+        if node.parent_id in below:
+            below[node.parent_id].append(team)
+    calls: dict[int, Decimal | None] = {}
+    # Depth first, each team after its sub-teams (every team is worked out: each may be a row).
+    stack = [(team, False) for team, node in tree.items() if node.parent_id not in below]
+    while stack:
+        team, expanded = stack.pop()
+        if expanded:
+            own = decided.get(team)
+            calls[team] = own if own is not None else summed([*(calls[t] for t in below[team]), *parts[team]])
+        else:
+            stack.append((team, True))
+            stack.extend((t, False) for t in below[team])
+    return calls
+
+
 def row(
     subject: Subject,
     figures: Figures | None,
@@ -118,7 +176,11 @@ def row(
     submissions_total: Decimal | None,
     ended: bool,
     open_: bool,
+    adjustment: Any = None,
+    call: Decimal | None = None,
 ) -> Row:
     """The row of `subject` from its deal figures (None: no deals), its goal, its latest submission (a
-    record with .amount) and, for a team, the Σ of its counted users' submissions."""
-    return Row(subject, figures or NO_DEALS, not open_, goal, submission, submissions_total, ended)
+    record with .amount), for a team the Σ of its counted users' submissions, the adjustment in force
+    that the viewer may see, and its call (the viewer's, worked out over the tree)."""
+    figures = figures or NO_DEALS
+    return Row(subject, figures, not open_, goal, submission, submissions_total, ended, adjustment, call)

@@ -11,8 +11,11 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
+from authz.forecasts import ForecastRules
 from db.forecasts import Subject
+from db.forecasts.entries import AdjustmentRecord
 from db.forecasts.table import COMPANY, NO_DEALS, CountedUser, Facts, Figures, Rows, TableFacts, table_facts
 from db.periods import Period
 from db.pipelines import PipelineRecord
@@ -21,7 +24,7 @@ from db.users import UserRecord
 from db.vocabulary import TEAM, USER, WEIGHTED
 from resolvers.context import Context
 from resolvers.forecasts import access
-from resolvers.forecasts.arithmetic import ZERO, Row, row
+from resolvers.forecasts.arithmetic import ZERO, Row, first_of, row, summed, team_calls, total_of
 from resolvers.pipelines import company_settings
 from resolvers.teams import teams_by_ids
 from resolvers.users import users_by_ids
@@ -80,9 +83,61 @@ async def _facts(
     return facts, setting
 
 
-def _row(subject: Subject, facts: Facts, setting: _Setting, *, open_: bool) -> Row:
+@dataclass(frozen=True)
+class _Calls:
+    """The viewer's calls over a table's facts (docs/domain.md §7), and the adjustments in force they see."""
+
+    calls: dict[Subject, Decimal | None]
+    adjustments: dict[Subject, AdjustmentRecord]
+
+
+def _calls(facts: TableFacts, rules: ForecastRules) -> _Calls:
+    """Every user's and team's call in `facts`: adjustments the viewer may not see count as absent, and a
+    row closed to them (team-only view) has no call."""
+    adjustments: dict[Subject, AdjustmentRecord] = {}
+
+    def seen(
+        subject: Subject, adjustment: AdjustmentRecord | None, counted_in: int | None = None
+    ) -> Decimal | None:
+        if adjustment is None or adjustment.amount is None or not rules.sees_adjustment(subject, counted_in):
+            return None
+        adjustments[subject] = adjustment
+        return adjustment.amount
+
+    calls: dict[Subject, Decimal | None] = {}
+    counted: list[tuple[int, Decimal | None]] = []
+    for person in facts.users:
+        subject = Subject.user(person.user.id)
+        found = facts.rows[(USER, subject.id)]
+        counted_in = person.primary_team if person.user.sales_seat else None
+        adjusted = seen(subject, found.adjustment, counted_in)
+        submitted = found.submission.amount if found.submission else None
+        call = (
+            first_of(adjusted, submitted, total_of(found.figures))
+            if rules.opens(subject, person.teams)
+            else None
+        )
+        calls[subject] = call
+        if counted_in is not None:
+            counted.append((counted_in, call))
+    for (kind, key), found in facts.rows.items():
+        if kind == TEAM and key is not None:
+            seen(Subject.team(key), found.adjustment)
+    decided: dict[int, Decimal] = {}
+    for team_id, node in facts.tree.items():
+        visible = node.adjusted if rules.sees_adjustment(Subject.team(team_id)) else None
+        if (amount := first_of(visible, node.submitted)) is not None:
+            decided[team_id] = amount
+    for team_id, call in team_calls(facts.tree, decided, counted).items():
+        subject = Subject.team(team_id)
+        calls[subject] = call if rules.opens(subject) else None
+    return _Calls(calls, adjustments)
+
+
+def _row(subject: Subject, facts: Facts, setting: _Setting, calls: _Calls, *, open_: bool) -> Row:
     """THE row builder: a user's or team's row from its facts (a team without a goal of its own shows the
-    Σ of its counted users' goals; its submissionsTotal is the Σ of their latest submissions)."""
+    Σ of its counted users' goals; its submissionsTotal is the Σ of their latest submissions) and the
+    viewer's calls."""
     team = subject.kind == TEAM
     submission = facts.submission
     return row(
@@ -93,14 +148,16 @@ def _row(subject: Subject, facts: Facts, setting: _Setting, *, open_: bool) -> R
         submissions_total=facts.member_submissions if team else None,
         ended=setting.ended,
         open_=open_,
+        adjustment=calls.adjustments.get(subject),
+        call=calls.calls.get(subject),
     )
 
 
 def _summary(viewer: Subject, setting: _Setting, parts: list[Row], figures: Figures | None) -> Row:
     """The totals of a table that is not one team's: the company, or several top teams of a viewer.
 
-    Its subject is the viewer (a table of several teams has no single subject); its goal and its
-    submission total add up the parts' (the teams', and for the company the teamless users') values, and
+    Its subject is the viewer (a table of several teams has no single subject); its goal, submission
+    total and call add up the parts' (the teams', and for the company the teamless users') values, and
     are open when every part is."""
     goals = [r.goal for r in parts if r.goal is not None]
     submitted = [r.submissions_total if r.subject.kind == TEAM else r.submitted for r in parts]
@@ -112,6 +169,7 @@ def _summary(viewer: Subject, setting: _Setting, parts: list[Row], figures: Figu
         submissions_total=sum((s for s in submitted if s is not None), ZERO),
         ended=setting.ended,
         open_=all(not r.restricted for r in parts),
+        call=summed(r.call for r in parts),
     )
 
 
@@ -139,10 +197,11 @@ async def forecast_table(
     if not people:  # OWN, a viewer without teams, or teams without counted users: the viewer's own row
         facts, setting = await _facts(context, pipeline, period, Rows(user_ids=[context.viewer.id]))
         people = facts.users or [CountedUser(context.viewer, None, frozenset())]
+    calls = _calls(facts, rules)
 
     def subject_row(subject: Subject, teams: frozenset[int] = frozenset()) -> Row:
         found = facts.rows.get((subject.kind, subject.id), NO_FACTS)
-        return _row(subject, found, setting, open_=rules.opens(subject, teams))
+        return _row(subject, found, setting, calls, open_=rules.opens(subject, teams))
 
     user_rows = [subject_row(Subject.user(p.user.id), p.teams) for p in people]
     team_rows = [subject_row(Subject.team(t.id)) for t in row_teams]
@@ -211,13 +270,14 @@ async def subject_row(
             return [None] * len(subjects)
         pipeline = await access.pipeline_and_period(context, chosen_pipeline, chosen_period)
         kinds = {kind: [s.id for s in shown if s.kind == kind] for kind in (USER, TEAM)}
-        facts, setting = await _facts(
-            context, pipeline, chosen_period, Rows(user_ids=kinds[USER], team_ids=kinds[TEAM])
-        )
+        # A team's call is made of its counted users' calls: they are read too.
+        asked = Rows(user_ids=kinds[USER], users_of_teams=kinds[TEAM], team_ids=kinds[TEAM])
+        facts, setting = await _facts(context, pipeline, chosen_period, asked)
+        calls = _calls(facts, await access.judge(context, shown))
         opened = dict(zip(shown, await access.is_open(context, shown, whole_batch=True), strict=True))
         place = Place(pipeline, chosen_period, (await company_settings(context)).fiscal_year_start_month)
         found = {
-            s: (_row(s, facts.rows.get((s.kind, s.id), NO_FACTS), setting, open_=opened[s]), place)
+            s: (_row(s, facts.rows.get((s.kind, s.id), NO_FACTS), setting, calls, open_=opened[s]), place)
             for s in shown
         }
         return [found.get(s) for s in subjects]
