@@ -356,6 +356,12 @@ async def _workloads(
                     result.floor_p50_ms = _percentile(floor_latencies, 0.5)
                     result.ratio = result.p50_ms / result.floor_p50_ms
                 results.append(result)
+        # What the managers' adjustments cost the table: the same reads with the adjustments set aside.
+        async with _adjustments_set_aside(url):
+            for concurrency in args.concurrency:
+                results.append(
+                    await measure("b forecast", deals, concurrency, forecast, args, pid, "no adjustments")
+                )
         # What the rollups cost a write: the same updates with their triggers off (then rebuilt).
         await _rollup_triggers(url, enabled=False)
         try:
@@ -375,6 +381,23 @@ async def _sample_deals(url: str, count: int) -> list[int]:
             row["id"] for row in await conn.fetch("SELECT id FROM deals ORDER BY random() LIMIT $1", count)
         ]
     finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def _adjustments_set_aside(url: str) -> AsyncIterator[None]:
+    """The forecast adjustments moved out of the table for a while, then put back."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        async with conn.transaction():
+            await conn.execute("CREATE TABLE bench_adjustments AS SELECT * FROM forecast_adjustments")
+            await conn.execute("DELETE FROM forecast_adjustments")
+        await conn.execute("ANALYZE forecast_adjustments")
+        yield
+    finally:
+        async with conn.transaction():
+            await conn.execute("INSERT INTO forecast_adjustments SELECT * FROM bench_adjustments")
+            await conn.execute("DROP TABLE bench_adjustments")
         await conn.close()
 
 

@@ -9,9 +9,10 @@ DASHBOARD = """query($period: Period!) { teams(first: 20) { totalCount edges { n
   stage { label } owner { name } } } } } } } } } } }"""
 
 FORECAST = """query($p: ID!, $period: Period!, $t: ID) { forecast(pipelineId: $p, period: $period, teamId: $t) {
-  summary { goal closedWon gap total pipelineValue categories { category amount count } submissionsTotal }
-  teams { subject { ... on Team { name } } goal closedWon total dealCount restricted }
-  users { subject { ... on User { name } } goal closedWon total dealCount submission { amount } restricted } } }"""
+  summary { goal closedWon gap total pipelineValue categories { category amount count } submissionsTotal call }
+  teams { subject { ... on Team { name } } goal closedWon total dealCount restricted adjustment { amount } call }
+  users { subject { ... on User { name } } goal closedWon total dealCount submission { amount } restricted
+  adjustment { amount } call } } }"""
 
 HOME = """query($p: ID!, $period: Period!) { viewer { name forecast(pipelineId: $p, period: $period) { goal closedWon
   total gap submission { amount } } deals(first: 20, filter: {period: $period, pipelineId: $p}) { totalCount
