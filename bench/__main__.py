@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +42,12 @@ from bench.workloads import (
     PEER_PIPECAST,
     PEER_POSTGRAPHILE,
     SUBMIT,
+    TREND,
     UPDATE_DEAL,
+    WATERFALL,
     quarter,
 )
-from db import embedded, rollups
+from db import embedded, history, rollups
 from db.engine import asyncpg_dsn
 from pipecast.auth import issue_token
 
@@ -224,7 +227,7 @@ async def measure(
     return result
 
 
-async def _people(url: str) -> tuple[dict[str, int], int, int]:
+async def _people(url: str) -> tuple[dict[str, int], int, int, int]:
     conn = await asyncpg.connect(asyncpg_dsn(url))
     people = {
         row["role"]: row["id"]
@@ -239,8 +242,9 @@ async def _people(url: str) -> tuple[dict[str, int], int, int]:
     }
     pipeline = await conn.fetchval("SELECT id FROM pipelines ORDER BY id LIMIT 1")
     root = await conn.fetchval("SELECT id FROM teams WHERE parent_id IS NULL ORDER BY id LIMIT 1")
+    region = await conn.fetchval("SELECT id FROM teams WHERE parent_id = $1 ORDER BY id LIMIT 1", root)
     await conn.close()
-    return people, pipeline, root
+    return people, pipeline, root, region
 
 
 async def bench_size(server: str, deals: int, args: argparse.Namespace) -> list[Result]:
@@ -258,12 +262,12 @@ async def bench_size(server: str, deals: int, args: argparse.Namespace) -> list[
     _run(env, "migrate")
     _run(env, "seed", "--teams", str(args.teams), "--users", str(args.users), "--deals", str(deals))
     print(f"[{deals} deals] seeded in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    people, pipeline, root = await _people(url)
+    people, pipeline, root, region = await _people(url)
     tokens = {role: issue_token(user_id, secret, 3600) for role, user_id in people.items()}
     results: list[Result] = []
     try:
         async with _pipecast(env, args.workers) as (base, pid):
-            results += await _workloads(base, pid, url, deals, tokens, people, pipeline, root, args)
+            results += await _workloads(base, pid, url, deals, tokens, people, (pipeline, root, region), args)
         if args.peer:
             results += await _peer(env, url, deals, tokens["admin"], args)
     finally:
@@ -278,14 +282,16 @@ async def _workloads(
     deals: int,
     tokens: dict[str, str],
     people: dict[str, int],
-    pipeline: int,
-    root: int,
+    keys: tuple[int, int, int],
     args: argparse.Namespace,
 ) -> list[Result]:
     from strawberry.relay import to_base64  # noqa: PLC0415
 
+    pipeline, root, region = keys
     period = quarter()
     pipeline_id, root_id = to_base64("Pipeline", pipeline), to_base64("Team", root)
+    now = datetime.now(UTC)
+    week = {"from": (now - timedelta(days=7)).isoformat(), "to": now.isoformat()}
     results: list[Result] = []
     async with _client(max(args.concurrency), base) as client:
         dashboard = graphql(client, DASHBOARD, {"period": period.key}, tokens["manager"])
@@ -294,6 +300,16 @@ async def _workloads(
             client, FORECAST, {"p": pipeline_id, "period": period.key, "t": root_id}, tokens["admin"]
         )
         home = graphql(client, HOME, {"p": pipeline_id, "period": period.key}, tokens["rep"])
+        region_subject = {"teamId": to_base64("Team", region)}
+        waterfall = graphql(
+            client,
+            WATERFALL,
+            {"s": region_subject, "p": pipeline_id, "period": period.key} | week,
+            tokens["admin"],
+        )
+        trend = graphql(
+            client, TREND, {"s": {"teamId": root_id}, "p": pipeline_id, "period": period.key}, tokens["admin"]
+        )
         rep_id = to_base64("User", people["rep"])
         submit_n = iter(range(10**9))
 
@@ -332,6 +348,8 @@ async def _workloads(
             "c mobile home": home,
             "d mixed": mixed,
             "e update deal": update,
+            "f waterfall": waterfall,
+            "g trend": trend,
         }
         floor_pool = await asyncpg.create_pool(
             asyncpg_dsn(url), min_size=1, max_size=max(args.concurrency), server_settings={"jit": "off"}
@@ -362,6 +380,16 @@ async def _workloads(
                 results.append(
                     await measure("b forecast", deals, concurrency, forecast, args, pid, "no adjustments")
                 )
+        # What recording history costs a write: the same updates without the versions trigger (the
+        # versions then rebuilt from the recorded changes).
+        await _versions_trigger(url, enabled=False)
+        try:
+            for concurrency in args.concurrency:
+                results.append(
+                    await measure("e update deal", deals, concurrency, update, args, pid, "no history")
+                )
+        finally:
+            await _versions_trigger(url, enabled=True)
         # What the rollups cost a write: the same updates with their triggers off (then rebuilt).
         await _rollup_triggers(url, enabled=False)
         try:
@@ -398,6 +426,21 @@ async def _adjustments_set_aside(url: str) -> AsyncIterator[None]:
         async with conn.transaction():
             await conn.execute("INSERT INTO forecast_adjustments SELECT * FROM bench_adjustments")
             await conn.execute("DROP TABLE bench_adjustments")
+        await conn.close()
+
+
+async def _versions_trigger(url: str, *, enabled: bool) -> None:
+    """Switch the deal versions' update trigger off, or back on with the versions rebuilt."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        if enabled:
+            async with conn.transaction():
+                await conn.execute("ALTER TABLE deals ENABLE TRIGGER versions_update")
+                await conn.execute("TRUNCATE deal_versions")
+                await conn.execute(history.backfill_statement())
+        else:
+            await conn.execute("ALTER TABLE deals DISABLE TRIGGER versions_update")
+    finally:
         await conn.close()
 
 

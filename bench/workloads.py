@@ -18,6 +18,13 @@ HOME = """query($p: ID!, $period: Period!) { viewer { name forecast(pipelineId: 
   total gap submission { amount } } deals(first: 20, filter: {period: $period, pipelineId: $p}) { totalCount
   edges { node { name amount stage { label } forecastCategory } } } } }"""
 
+WATERFALL = """query($s: SubjectInput!, $p: ID!, $period: Period!, $from: DateTime!, $to: DateTime!) {
+  forecastChanges(subject: $s, pipelineId: $p, period: $period, from: $from, to: $to) { startTotal endTotal
+  steps { kind amount dealCount deals(first: 20) { edges { node { name amount } } } } } }"""
+
+TREND = """query($s: SubjectInput!, $p: ID!, $period: Period!) {
+  forecastTrend(subject: $s, pipelineId: $p, period: $period, points: 13) { at total closedWon pipelineValue call } }"""
+
 SUBMIT = """mutation($i: SubmitForecastInput!) { submitForecast(input: $i) { id } }"""
 
 UPDATE_DEAL = """mutation($i: UpdateDealInput!) { updateDeal(input: $i) { id amount } }"""

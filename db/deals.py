@@ -42,13 +42,19 @@ from db.teams import members_of
 from db.users import USER_COLUMNS, UserRecord, like_pattern
 from db.vocabulary import BACKWARD, DECREASED, FORCED_CATEGORY, FORWARD, INCREASED, NO_CHANGE, OPEN
 
-rates_in_force = (
-    select(exchange_rates.c.currency, exchange_rates.c.rate)
-    .where(exchange_rates.c.valid_from <= func.current_date())
-    .ext(distinct_on(exchange_rates.c.currency))
-    .order_by(exchange_rates.c.currency, exchange_rates.c.valid_from.desc())
-    .subquery("rates_in_force")
-)
+
+def rates_on(day: ColumnElement[Any], name: str = "rates_in_force") -> Any:
+    """Each currency's rate to the company currency in force on `day`."""
+    return (
+        select(exchange_rates.c.currency, exchange_rates.c.rate)
+        .where(exchange_rates.c.valid_from <= day)
+        .ext(distinct_on(exchange_rates.c.currency))
+        .order_by(exchange_rates.c.currency, exchange_rates.c.valid_from.desc())
+        .subquery(name)
+    )
+
+
+rates_in_force = rates_on(func.current_date())
 company_currency = select(company_settings.c.currency).scalar_subquery()
 
 

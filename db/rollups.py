@@ -95,7 +95,7 @@ def _quarter_of(month: ColumnElement[Any]) -> ColumnElement[Any]:
     return cast(month - func.make_interval(0, into_quarter), Date)
 
 
-def _contributions(rows: Any, sign: int) -> Select[Any]:
+def contributions(rows: Any, sign: int) -> Select[Any]:
     """What each deal of `rows` (the deals table, or a transition table of the triggers) adds to its
     two rollup rows — its close month's and its fiscal quarter's — times `sign`: the key, and in its
     category's columns 1 deal, its amount (converted once frozen) and its weighted amount; its amount
@@ -165,7 +165,7 @@ def _transition(name: str) -> Any:
 
 def _trigger_function(name: str, parts: Sequence[tuple[str, int]]) -> str:
     """A trigger function folding the transition tables `parts` ((name, sign)) into the rollups."""
-    upsert = _upsert([_contributions(_transition(part), sign) for part, sign in parts])
+    upsert = _upsert([contributions(_transition(part), sign) for part, sign in parts])
     return f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$
 BEGIN
   {_sql(upsert)};
@@ -211,7 +211,7 @@ async def install(conn: AsyncConnection) -> None:
 
 async def _fold_stage(conn: AsyncConnection, stage_id: int, sign: int) -> None:
     """Fold the deals of one stage in (sign 1) or out (-1), with the stage as it is now."""
-    await conn.execute(_upsert([_contributions(deals, sign).where(deals.c.stage_id == stage_id)]))
+    await conn.execute(_upsert([contributions(deals, sign).where(deals.c.stage_id == stage_id)]))
 
 
 async def restage(conn: AsyncConnection, stage_id: int, change: Callable[[], Awaitable[None]]) -> None:
@@ -246,11 +246,11 @@ def backfill_statement() -> str:
 
 
 def _fresh() -> Select[Any]:
-    contributions = _contributions(deals, 1).subquery("contributions")
+    each = contributions(deals, 1).subquery("contributions")
     return select(
-        *(contributions.c[k] for k in KEYS),
-        *(func.sum(contributions.c[m]).label(m) for m in MEASURES),
-    ).group_by(*(contributions.c[k] for k in KEYS))
+        *(each.c[k] for k in KEYS),
+        *(func.sum(each.c[m]).label(m) for m in MEASURES),
+    ).group_by(*(each.c[k] for k in KEYS))
 
 
 async def rebuild(conn: AsyncConnection) -> int:

@@ -3,7 +3,8 @@
 The Alembic revisions in `db/migrations` create exactly these tables; a test compares the two.
 Money is NUMERIC(15, 2) (amounts below 10^13 with cents), rates NUMERIC(20, 10), probabilities
 NUMERIC(5, 4). Enumerations are text with CHECK constraints so that a new value is a cheap migration.
-History tables (deal_changes, goals, forecast_submissions, audit_log) are append-only.
+History tables (deal_changes, goals, forecast_submissions, audit_log) are append-only; deal_versions
+only ever closes its current rows and appends new ones.
 """
 
 from sqlalchemy import (
@@ -205,6 +206,31 @@ deal_changes = Table(
     Column("new_value", Text),
     # Ids are taken while the deal's row lock is held, so they follow the order the changes were made in.
     Index("ix_deal_changes_deal", "deal_id", "id"),
+)
+
+# Every deal's state through time (docs/domain.md, "History"): one row per version of the fields a
+# forecast reads, valid from `valid_from` until `valid_to` (infinity: the deal as it is now), kept by
+# triggers on deals in the writer's transaction (db/history.py). Column names are the deals' own, so one
+# definition of what a deal adds to a forecast (db.rollups) reads both.
+deal_versions = Table(
+    "deal_versions",
+    metadata,
+    Column("deal_id", BigInteger, ForeignKey("deals.id", ondelete="CASCADE"), primary_key=True),
+    Column("valid_from", DateTime(timezone=True), primary_key=True),
+    Column("valid_to", DateTime(timezone=True), nullable=False, server_default=text("'infinity'")),
+    Column("pipeline_id", BigInteger, nullable=False),
+    Column("owner_id", BigInteger),
+    Column("stage_id", BigInteger, nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("frozen_rate", RATE),
+    Column("close_date", Date, nullable=False),
+    Column("forecast_category", Text),
+    Column("probability", PROBABILITY),
+    # A subject's deals in a period as of a moment; and the versions that began, or ended, after one.
+    Index("ix_deal_versions_pipeline_close", "pipeline_id", "close_date", "owner_id"),
+    Index("ix_deal_versions_pipeline_valid_from", "pipeline_id", "valid_from"),
+    Index("ix_deal_versions_pipeline_valid_to", "pipeline_id", "valid_to"),
 )
 
 exchange_rates = Table(

@@ -59,3 +59,18 @@ BACKWARD: Final = "BACKWARD"
 INCREASED: Final = "INCREASED"
 DECREASED: Final = "DECREASED"
 NO_CHANGE: Final = "NONE"
+
+# The waterfall's steps (docs/domain.md "History"), in the order the first matching one takes a deal.
+WATERFALL_STEPS: Final = (
+    "NEW",
+    "PULLED_IN",
+    "PUSHED_OUT",
+    "WON",
+    "LOST",
+    "CATEGORY_IN",
+    "CATEGORY_OUT",
+    "REASSIGNED",
+    INCREASED,
+    DECREASED,
+    "RATE",
+)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.relay import to_base64
 
 from authz.roles import ADMIN, UnknownRole, assign_roles
-from db import rollups
+from db import history, rollups
 from db.engine import DatabaseUrlError, create_engine, display_url
 from db.migrate import DatabaseBehind, ensure_current, upgrade
 from db.tables import deal_rollups
@@ -96,6 +96,12 @@ def _parser() -> argparse.ArgumentParser:
     verify.set_defaults(run=_rollups_verify)
     rebuild = rollup_commands.add_parser("rebuild", help="recompute the rollups from the deals")
     rebuild.set_defaults(run=_rollups_rebuild)
+
+    history_cmd = commands.add_parser("history", help="rebuild the deals' versions (the forecast's history)")
+    history_commands = history_cmd.add_subparsers(required=True, metavar="ACTION")
+    history_commands.add_parser(
+        "rebuild", help="rebuild every deal's versions from the deals and their recorded changes"
+    ).set_defaults(run=_history_rebuild)
     return parser
 
 
@@ -319,6 +325,18 @@ def _rollups_rebuild(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     rows = _with_database(_settings(), work, migrate=False)
     print(f"rebuilt {rows} rollup rows from the deals in {time.perf_counter() - started:.1f} s")
+
+
+def _history_rebuild(args: argparse.Namespace) -> None:
+    async def work(engine: AsyncEngine) -> int:
+        async with engine.begin() as conn:
+            return await history.rebuild(conn)
+
+    started = time.perf_counter()
+    versions = _with_database(_settings(), work, migrate=False)
+    print(
+        f"rebuilt {versions} deal versions from the recorded changes in {time.perf_counter() - started:.1f} s"
+    )
 
 
 def _schema(args: argparse.Namespace) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 
 from authz.roles import ADMIN, SALES_MANAGER, SALES_REP, bulk_assign
+from db import history
 from db.periods import Period, period_containing
 from db.tables import (
     company_settings,
@@ -143,8 +144,10 @@ async def seed(conn: AsyncConnection, plan: SeedPlan, progress: Progress = lambd
     await _goals_and_submissions(
         conn, plan, rng=rng, pipeline_id=pipeline_id, team_ids=team_ids, people=people
     )
-    if plan.demo:
-        await _demo_history(conn, plan)
+    await _history(conn, plan)
+    # The versions the COPY's trigger wrote know nothing of the history written after it: rebuilt from it.
+    await conn.execute(text("TRUNCATE deal_versions"))
+    await conn.execute(text(history.backfill_statement()))
     # Fresh statistics for every table the seed filled: without them the planner guesses a handful of
     # rows for the teams, users and rollups, and chooses plans that cost the first minutes of use.
     await conn.execute(text("ANALYZE"))
@@ -438,7 +441,7 @@ async def _adjustments(conn: AsyncConnection, pipeline_id: int, period: Period) 
     )
 
 
-async def _demo_history(conn: AsyncConnection, plan: SeedPlan) -> None:
+async def _history(conn: AsyncConnection, plan: SeedPlan) -> None:
     """Recorded changes inside the current quarter for deals that existed before it, so the demo's signals
     move: a third of the open deals moved forward a stage (some backward), a fifth had their amount
     raised from 80 %. Each change is dated between the deal's creation and today, by its owner."""

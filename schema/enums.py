@@ -70,3 +70,22 @@ class Scope(Enum):
     )
     OWN = v.OWN_SCOPE
     NONE = v.NO_SCOPE
+
+
+# The step kinds are db.vocabulary.WATERFALL_STEPS, spelled out so the enum is a plain class.
+@strawberry.enum(description="What moved a forecast total between two moments (one step per kind).")
+class WaterfallStepKind(Enum):
+    NEW = "NEW"
+    PULLED_IN = "PULLED_IN"
+    PUSHED_OUT = "PUSHED_OUT"
+    WON = "WON"
+    LOST = "LOST"
+    CATEGORY_IN = "CATEGORY_IN"
+    CATEGORY_OUT = "CATEGORY_OUT"
+    REASSIGNED = "REASSIGNED"
+    INCREASED = v.INCREASED
+    DECREASED = v.DECREASED
+    RATE = "RATE"
+
+
+assert tuple(k.value for k in WaterfallStepKind) == v.WATERFALL_STEPS

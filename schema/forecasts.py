@@ -19,8 +19,8 @@ from resolvers import users as resolve_users
 from resolvers.context import Context
 from resolvers.errors import BadUserInput
 from schema import ids
-from schema.deals import money
-from schema.enums import ForecastCategory
+from schema.deals import Deal, DealConnection, money
+from schema.enums import ForecastCategory, WaterfallStepKind
 from schema.pagination import Connection, arguments, connection
 from schema.pipelines import PeriodInfo, Pipeline
 from schema.teams import Team
@@ -468,6 +468,101 @@ async def subject_submissions(
     )
 
 
+@strawberry.type(description='A subject\'s numbers as of one moment (docs/domain.md "History").')
+class ForecastPoint:
+    point: strawberry.Private[resolve.Point]
+
+    @strawberry.field(description="The moment.")
+    def at(self) -> datetime:
+        return self.point.at
+
+    @strawberry.field(description="The total as of the moment (see ForecastRow.total).")
+    def total(self) -> Decimal:
+        return money(self.point.row.total)
+
+    @strawberry.field(description="closedWon as of the moment.")
+    def closed_won(self) -> Decimal:
+        return money(self.point.row.closed_won)
+
+    @strawberry.field(description="pipelineValue as of the moment.")
+    def pipeline_value(self) -> Decimal:
+        return money(self.point.row.pipeline_value)
+
+    @strawberry.field(
+        description="The call as of the moment; null where the viewer may not see the subject's submissions "
+        "or adjustments (team-only view)."
+    )
+    def call(self) -> Decimal | None:
+        return _m(self.point.row.call)
+
+
+_STEPS_ORDER = "waterfall.DEAL_ID"
+
+
+@strawberry.type(description="The part of a total's change that one kind of change accounts for.")
+class WaterfallStep:
+    step: strawberry.Private[resolve.Step]
+
+    @strawberry.field(description="The kind of change.")
+    def kind(self) -> WaterfallStepKind:
+        return WaterfallStepKind(self.step.kind)
+
+    @strawberry.field(
+        description="The change of total this step accounts for (signed; in cents, apportioned so that the "
+        "steps add up to endTotal - startTotal exactly)."
+    )
+    def amount(self) -> Decimal:
+        return self.step.amount
+
+    @strawberry.field(description="How many deals this step took (whoever may see them today).")
+    def deal_count(self) -> int:
+        return len(self.step.deal_ids)
+
+    @strawberry.field(
+        description="The step's deals by id, those the viewer may see today (a deal reassigned out of their "
+        "reach counts in the step but is not listed)."
+    )
+    async def deals(
+        self, info: strawberry.Info[Context], first: int | None = None, after: str | None = None
+    ) -> DealConnection:
+        request = arguments(info, first, after, _STEPS_ORDER)
+        page = await resolve.step_deals(info.context, self.step.deal_ids, request)
+        return connection(DealConnection, info.context, page, _STEPS_ORDER, Deal.of)
+
+
+@strawberry.type(description="How a subject's total moved between two moments, one step per kind.")
+class ForecastWaterfall:
+    found: strawberry.Private[resolve.Waterfall]
+    subject_object: strawberry.Private[User | Team]
+    moments: strawberry.Private[tuple[datetime, datetime]]
+
+    @strawberry.field(description="The user or team.")
+    def subject(self) -> ForecastSubject:
+        return self.subject_object
+
+    @strawberry.field(name="from", description="The start moment.")
+    def from_(self) -> datetime:
+        return self.moments[0]
+
+    @strawberry.field(description="The end moment.")
+    def to(self) -> datetime:
+        return self.moments[1]
+
+    @strawberry.field(description="The total as of `from`.")
+    def start_total(self) -> Decimal:
+        return self.found.start_total
+
+    @strawberry.field(description="The total as of `to`.")
+    def end_total(self) -> Decimal:
+        return self.found.end_total
+
+    @strawberry.field(
+        description="One step per kind, in the enum's order; the amounts add up to endTotal - startTotal."
+    )
+    def steps(self) -> list[WaterfallStep]:
+        return [WaterfallStep(step=step) for step in self.found.steps]
+
+
 @strawberry.type
 class ForecastQuery:
     @strawberry.field(
@@ -514,6 +609,50 @@ class ForecastQuery:
             arguments(info, first, after, order),
         )
         return connection(ForecastAdjustmentConnection, info.context, page, order, ForecastAdjustment.of)
+
+    @strawberry.field(
+        description="A subject's numbers at `points` evenly spaced moments from the period's start to now or "
+        "its end (none before it starts). Deals as their history says they were; goals, submissions and "
+        "adjustments as set by then; exchange rates of each moment's day; today's teams, stage mappings, "
+        "settings and permissions."
+    )
+    async def forecast_trend(
+        self,
+        info: strawberry.Info[Context],
+        subject: SubjectInput,
+        pipeline_id: strawberry.ID,
+        period: Period,
+        points: Annotated[
+            int | None,
+            strawberry.argument(description="How many moments (1–100; 13: about weekly in a quarter)."),
+        ] = 13,
+    ) -> list[ForecastPoint]:
+        found = await resolve.trend(
+            info.context,
+            subject.decoded(),
+            ids.decode(pipeline_id, "Pipeline", "pipelineId"),
+            period,
+            13 if points is None else points,
+        )
+        return [ForecastPoint(point=p) for p in found]
+
+    @strawberry.field(description="How the subject's total moved between two moments.")
+    async def forecast_changes(
+        self,
+        info: strawberry.Info[Context],
+        subject: SubjectInput,
+        pipeline_id: strawberry.ID,
+        period: Period,
+        from_: Annotated[datetime, strawberry.argument(name="from", description="The start moment.")],
+        to: Annotated[datetime, strawberry.argument(description="The end moment (after `from`).")],
+    ) -> ForecastWaterfall:
+        decoded = subject.decoded()
+        found = await resolve.changes(
+            info.context, decoded, ids.decode(pipeline_id, "Pipeline", "pipelineId"), period, from_, to
+        )
+        return ForecastWaterfall(
+            found=found, subject_object=await _subject(info.context, decoded), moments=(from_, to)
+        )
 
     @strawberry.field(description="A subject's submissions, newest first.")
     async def forecast_submissions(

@@ -24,7 +24,7 @@ from authz.forecasts import ForecastRules
 from db.forecasts import Subject
 from db.forecasts.table import NO_DEALS, Figures, TreeTeam
 from db.teams import ViewerTeams
-from resolvers.forecasts.arithmetic import row, summed, team_calls
+from resolvers.forecasts.arithmetic import apportioned, row, summed, team_calls
 
 D = Decimal
 FIGURES = Figures(
@@ -240,3 +240,20 @@ def test_a_team_call_is_decided_where_it_can_be_else_summed_from_below() -> None
     assert team_calls(_tree((9, 1)), {}, users) == {9: D(0)}
     assert summed([]) == 0
     assert summed([D(1), None]) is None
+
+
+def test_apportioned_cents_add_up_to_the_rounded_total() -> None:
+    """A waterfall's steps in cents: rounded down, the missing cents to the largest remainders."""
+    d = Decimal
+    # exact 0.004 + 0.004 + 0.002 = 0.01: one cent, to the first of the largest remainders
+    assert apportioned([d("0.004"), d("0.004"), d("0.002")], d("0.01")) == [d("0.01"), d("0"), d("0")]
+    # negative steps round down too: -0.006 → -0.01, and the cent left goes back where it is largest
+    assert apportioned([d("-0.006"), d("1.006")], d("1.00")) == [d("-0.01"), d("1.01")]
+    # a rounded total below the steps' floors (start 0.015 → 0.02, end 0.025 → 0.02): a cent comes off
+    assert apportioned([d("0.01")], d("0")) == [d("0")]
+    # only eligible amounts (steps with deals) take a correction
+    assert apportioned([d("0"), d("0.005"), d("0.005")], d("0.01"), [False, True, True]) == [
+        d("0"),
+        d("0.01"),
+        d("0"),
+    ]

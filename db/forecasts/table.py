@@ -12,6 +12,7 @@ without a seat, count in no row.
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Date,
+    DateTime,
     Select,
     SmallInteger,
     Text,
@@ -38,7 +40,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.deals import company_currency, rates_in_force
+from db import history
+from db.deals import company_currency, rates_in_force, rates_on
 from db.forecasts.entries import ADJUSTMENTS, SUBMISSIONS, AdjustmentRecord, SubmissionRecord
 from db.periods import Period
 from db.rollups import FROZEN, NO_OWNER, bucket, currency_code
@@ -105,14 +108,16 @@ def _figures(values: Sequence[Any]) -> Figures | None:
     return Figures(tuple(map(int, values[:_N])), tuple(values[_N : 2 * _N]), values[-2], values[-1])
 
 
-def _rates() -> Any:
+def _rates(day: ColumnElement[Any] | None = None) -> Any:
     """The rate of each rollup currency to the company currency — db.deals.rate_of as a lookup: FROZEN
-    amounts and the company currency's at 1, the others at the rate in force (none: no rate)."""
+    amounts and the company currency's at 1, the others at the rate in force today (or on `day`; none:
+    no rate)."""
+    in_force = rates_in_force if day is None else rates_on(day)
     return union_all(
         select(literal(FROZEN).label("code"), literal(Decimal(1)).label("rate")),
         select(currency_code(company_currency), literal(Decimal(1))),
-        select(currency_code(rates_in_force.c.currency), rates_in_force.c.rate).where(
-            rates_in_force.c.currency != company_currency
+        select(currency_code(in_force.c.currency), in_force.c.rate).where(
+            in_force.c.currency != company_currency
         ),
     )
 
@@ -124,12 +129,14 @@ def owner_figures(
     weighted: bool,
     visible: OwnerFilter,
     owners: Any = None,
+    at: ColumnElement[Any] | None = None,
 ) -> Select[Any]:
     """Per owner (of `owners`, when given), the figures (FIGURE_COLUMNS, in the company currency) of the
-    deals in one rollup bucket (db.rollups.bucket) that the viewer may see, summed over the currencies.
+    deals in one rollup bucket (db.rollups.bucket) that the viewer may see, summed over the currencies —
+    today's, or as of the moment `at` (db.history) at the rates in force on its day.
     `weighted`: the pipeline forecasts weighted amounts."""
-    r = deal_rollups
-    rates = _rates().subquery("rates")
+    r = deal_rollups if at is None else history.as_of_rollups(pipeline_id, at)
+    rates = _rates(None if at is None else _day_of(at)).subquery("rates")
     owner = func.nullif(r.c.owner_id, NO_OWNER)
     first, *others = (r.c[rollup_measure("weighted", c)] for c in FORECAST_CATEGORIES)
     every_weighted = sum(others, first)
@@ -210,14 +217,18 @@ class TableFacts:
     tree: dict[int, TreeTeam]  # every team at or below a team row
 
 
-def _latest(table: Any, stamp: ColumnElement[Any], users_: Any, teams_: Any = None) -> Any:
+def _latest(
+    table: Any, stamp: ColumnElement[Any], users_: Any, teams_: Any = None, *, as_of: bool = False
+) -> Any:
     """Each user's (of `users_`, when given) and each team's (of the team rows, or of `teams_` when given)
-    latest row of `table` (goals, submissions, adjustments) for the pipeline and period."""
+    latest row of `table` (goals, submissions, adjustments) for the pipeline and period (`as_of`: at or
+    before the moment the statement is read at)."""
     of_teams = table.c.team_id == any_(_TEAM_IDS) if teams_ is None else table.c.team_id.in_(select(teams_))
     mine = [] if users_ is None else [or_(table.c.user_id.in_(select(users_)), of_teams)]
+    then = [stamp <= _AT] if as_of else []
     return (
         select(table)
-        .where(table.c.pipeline_id == _PIPELINE, table.c.period == _PERIOD, *mine)
+        .where(table.c.pipeline_id == _PIPELINE, table.c.period == _PERIOD, *mine, *then)
         .order_by(table.c.user_id, table.c.team_id, stamp.desc(), table.c.id.desc())
         .ext(distinct_on(table.c.user_id, table.c.team_id))
         .cte(f"latest_{table.name}")
@@ -238,6 +249,14 @@ _USER_IDS = bindparam("user_ids", type_=ARRAY(BigInteger))
 _USERS_OF_TEAMS = bindparam("users_of_teams", type_=ARRAY(BigInteger))
 _TEAM_IDS = bindparam("team_ids", type_=ARRAY(BigInteger))
 _TEAMS_NEEDED = bindparam("teams_needed", type_=ARRAY(BigInteger))
+_AT = bindparam("at", type_=DateTime(timezone=True))
+
+
+def _day_of(at: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A moment's date in UTC (the day whose exchange rates apply)."""
+    return cast(func.timezone("UTC", at), Date)
+
+
 # One statement per shape (which kinds of rows, weighted or not, the deal:view scope's shape): a few
 # dozen at most, each built once per process.
 _STATEMENTS: dict[Hashable, Any] = {}
@@ -252,9 +271,12 @@ async def table_facts(
     *,
     weighted: bool,
     visible: OwnerScope,
+    as_of: datetime | None = None,
 ) -> TableFacts:
-    """The users and the facts of every row, in one statement."""
+    """The users and the facts of every row, in one statement: today's, or as of a moment (the deals as
+    their versions were, goals, submissions and adjustments as set by then; docs/domain.md "History")."""
     shape = (
+        as_of is not None,
         bool(rows.user_ids),
         bool(rows.users_of_teams),
         rows.every_user,
@@ -265,7 +287,9 @@ async def table_facts(
     )
     statement = _STATEMENTS.get(shape)
     if statement is None:
-        statement = _STATEMENTS[shape] = _statement(rows, weighted, visible.predicate)
+        statement = _STATEMENTS[shape] = _statement(
+            rows, weighted, visible.predicate, as_of=as_of is not None
+        )
     span, month = bucket(period, fiscal_start)
     values = {
         "pipeline_id": pipeline_id,
@@ -276,12 +300,13 @@ async def table_facts(
         "users_of_teams": list(rows.users_of_teams),
         "team_ids": list(rows.team_ids),
         "teams_needed": [*rows.team_ids, *rows.users_of_teams],
+        **({"at": as_of} if as_of is not None else {}),
         **visible.values,
     }
     return _read(await conn.execute(statement, values))
 
 
-def _statement(rows: Rows, weighted: bool, visible: OwnerFilter) -> Any:
+def _statement(rows: Rows, weighted: bool, visible: OwnerFilter, *, as_of: bool = False) -> Any:
     closure = team_closure()
     m = team_memberships.c
     # (team, counted user) for every team the rows need
@@ -300,7 +325,8 @@ def _statement(rows: Rows, weighted: bool, visible: OwnerFilter) -> Any:
     counted = None
     if not (rows.every_user or rows.company):
         counted = union_all(select(members.c.user_id), select(func.unnest(_USER_IDS))).cte("counted")
-    per_owner = owner_figures(_PIPELINE, _SPAN, _MONTH, weighted, visible, counted).cte("per_owner")
+    at = _AT if as_of else None
+    per_owner = owner_figures(_PIPELINE, _SPAN, _MONTH, weighted, visible, counted, at).cte("per_owner")
     # Every team at or below a team row, with its parent: what the rows' calls are made of.
     tree = None
     if rows.team_ids:
@@ -313,9 +339,10 @@ def _statement(rows: Rows, weighted: bool, visible: OwnerFilter) -> Any:
             .cte("tree")
         )
     tree_ids = None if tree is None else tree.c.team_id
-    latest_goals = _latest(goals, goals.c.set_at, counted)
-    latest_submissions = _latest(forecast_submissions, forecast_submissions.c.submitted_at, counted, tree_ids)
-    latest_adjustments = _latest(forecast_adjustments, forecast_adjustments.c.adjusted_at, counted, tree_ids)
+    latest_goals = _latest(goals, goals.c.set_at, counted, as_of=as_of)
+    submitted_at, adjusted_at = forecast_submissions.c.submitted_at, forecast_adjustments.c.adjusted_at
+    latest_submissions = _latest(forecast_submissions, submitted_at, counted, tree_ids, as_of=as_of)
+    latest_adjustments = _latest(forecast_adjustments, adjusted_at, counted, tree_ids, as_of=as_of)
 
     no_parent = cast(null(), BigInteger).label("parent_id")  # typed: a NULL-only column would be text
 

@@ -12,9 +12,9 @@ exact decimals, no database (tests/test_forecast_arithmetic.py works them out by
   counted directly in it. A restricted row has no call, and a sum with a part that has none has none.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from db.forecasts import Subject
@@ -184,3 +184,29 @@ def row(
     that the viewer may see, and its call (the viewer's, worked out over the tree)."""
     figures = figures or NO_DEALS
     return Row(subject, figures, not open_, goal, submission, submissions_total, ended, adjustment, call)
+
+
+CENT = Decimal("0.01")
+
+
+def cents(amount: Decimal) -> Decimal:
+    """An amount rounded half-even to cents, as the API shows money."""
+    return amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+def apportioned(
+    amounts: Sequence[Decimal], total: Decimal, eligible: Sequence[bool] | None = None
+) -> list[Decimal]:
+    """The amounts in cents, adding up to exactly `total` (in cents; within a cent per amount of their
+    exact sum): each rounded down, then the cents still missing go one each to the largest remainders, or
+    the cents too many come off the smallest (ties: first). Only `eligible` amounts (default: every one)
+    take a correction, unless none is."""
+    floors = [a.quantize(CENT, rounding=ROUND_FLOOR) for a in amounts]
+    left = int((total - sum(floors, Decimal(0))) / CENT)
+    chosen = [n for n in range(len(amounts)) if eligible is None or eligible[n]] or list(range(len(amounts)))
+    by_remainder = sorted(chosen, key=lambda n: floors[n] - amounts[n])  # largest remainder first
+    if left < 0:
+        by_remainder.reverse()
+    for turn in range(abs(left)):
+        floors[by_remainder[turn % len(by_remainder)]] += CENT if left > 0 else -CENT
+    return floors

@@ -10,7 +10,7 @@ those teams as rows; a viewer without teams, or with OWN, their own row.
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from authz.forecasts import ForecastRules
@@ -66,7 +66,7 @@ class _Setting:
 
 
 async def _facts(
-    context: Context, pipeline: PipelineRecord, period: Period, rows: Rows
+    context: Context, pipeline: PipelineRecord, period: Period, rows: Rows, as_of: datetime | None = None
 ) -> tuple[TableFacts, _Setting]:
     fiscal_start = (await company_settings(context)).fiscal_year_start_month
     async with context.engine.connect() as conn:
@@ -78,6 +78,7 @@ async def _facts(
             rows,
             weighted=pipeline.forecast_amount == WEIGHTED,
             visible=context.access.scope("deal", "view"),
+            as_of=as_of,
         )
     setting = _Setting(period.end(fiscal_start) < date.today())
     return facts, setting
@@ -269,19 +270,30 @@ async def subject_row(
         if not shown:
             return [None] * len(subjects)
         pipeline = await access.pipeline_and_period(context, chosen_pipeline, chosen_period)
-        kinds = {kind: [s.id for s in shown if s.kind == kind] for kind in (USER, TEAM)}
-        # A team's call is made of its counted users' calls: they are read too.
-        asked = Rows(user_ids=kinds[USER], users_of_teams=kinds[TEAM], team_ids=kinds[TEAM])
-        facts, setting = await _facts(context, pipeline, chosen_period, asked)
-        calls = _calls(facts, await access.judge(context, shown))
-        opened = dict(zip(shown, await access.is_open(context, shown, whole_batch=True), strict=True))
+        found = await subject_rows(context, shown, pipeline, chosen_period)
         place = Place(pipeline, chosen_period, (await company_settings(context)).fiscal_year_start_month)
-        found = {
-            s: (_row(s, facts.rows.get((s.kind, s.id), NO_FACTS), setting, calls, open_=opened[s]), place)
-            for s in shown
-        }
-        return [found.get(s) for s in subjects]
+        return [(found[s], place) if s in found else None for s in subjects]
 
     loader = context.loaders.batched(("forecast rows", pipeline_id, period), rows)
     row: tuple[Row, Place] | None = await loader.load(subject)
     return row
+
+
+async def subject_rows(
+    context: Context,
+    subjects: Sequence[Subject],
+    pipeline: PipelineRecord,
+    period: Period,
+    as_of: datetime | None = None,
+) -> dict[Subject, Row]:
+    """The rows of subjects the viewer may see, in one statement: today's, or as of a moment."""
+    kinds = {kind: [s.id for s in subjects if s.kind == kind] for kind in (USER, TEAM)}
+    # A team's call is made of its counted users' calls: they are read too.
+    asked = Rows(user_ids=kinds[USER], users_of_teams=kinds[TEAM], team_ids=kinds[TEAM])
+    facts, setting = await _facts(context, pipeline, period, asked, as_of)
+    calls = _calls(facts, await access.judge(context, subjects))
+    opened = dict(zip(subjects, await access.is_open(context, subjects, whole_batch=True), strict=True))
+    return {
+        s: _row(s, facts.rows.get((s.kind, s.id), NO_FACTS), setting, calls, open_=opened[s])
+        for s in subjects
+    }
