@@ -9,8 +9,8 @@ infinity. Statement-level triggers with transition tables do it for every INSERT
 (a rolled-back write leaves no version); a deal's delete takes its versions with it.
 
 The migration that introduced the table, and the seed, fill it from the recorded changes (deal_changes)
-with `backfill_statement`: the value of a field at a moment is the new value of its last change at or
-before the moment, else the old value of its first change after it, else today's. The history records a
+with `backfill_statement`: the value of a field at a moment is the old value of its first change after the
+moment, else today's. The history records a
 deal's *effective* category and probability (the stage's unless overridden); a version's override is that
 value where it differs from what its stage gives today, and, for deals whose history never recorded the
 field, the deal's override of today. A closed version's frozen rate is the deal's (when it is closed in
@@ -43,6 +43,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -129,27 +130,27 @@ _RECORDED = {
 
 
 def _lateral(field: str) -> str:
+    """The first recorded change of `field` after a version began (skipped for a deal whose history
+    never recorded the field)."""
     name = field.lower()
     return f"""
-    LEFT JOIN LATERAL (SELECT true AS found, c.new_value AS v FROM deal_changes c
-      WHERE c.deal_id = s.deal_id AND c.field = '{field}' AND c.at <= s.valid_from
-      ORDER BY c.at DESC, c.id DESC LIMIT 1) {name}_before ON true
     LEFT JOIN LATERAL (SELECT true AS found, c.old_value AS v FROM deal_changes c
-      WHERE c.deal_id = s.deal_id AND c.field = '{field}' AND c.at > s.valid_from
+      WHERE '{field}' = ANY(r.fields) AND c.deal_id = s.deal_id AND c.field = '{field}'
+        AND c.at > s.valid_from
       ORDER BY c.at, c.id LIMIT 1) {name}_after ON true"""
 
 
 def _value(field: str, now: str) -> str:
+    """A field's value in a past version: what its first change after the version began changed, else
+    what it is now (each change's old value is the one before it, so nothing else need be read)."""
     name = field.lower()
     column, kind = _RECORDED[field]
-    return (
-        f"CASE WHEN {name}_before.found THEN {name}_before.v::{kind} "
-        f"WHEN {name}_after.found THEN {name}_after.v::{kind} ELSE {now} END AS {column}"
-    )
+    return f"CASE WHEN {name}_after.found THEN {name}_after.v::{kind} ELSE {now} END AS {column}"
 
 
-def backfill_statement() -> str:
-    """The SQL that fills deal_versions from the deals and their recorded changes (table empty)."""
+def backfill_statement(*, changed_only: bool = False) -> str:
+    """The SQL that fills deal_versions from the deals and their recorded changes (table empty; or, with
+    `changed_only`, without versions of the deals that have recorded changes: theirs only)."""
     now = {
         "stage": "d.stage_id",
         "amount": "d.amount",
@@ -161,10 +162,14 @@ def backfill_statement() -> str:
         "probability": "coalesce(d.probability, ds.probability)",
     }
     fields = ", ".join(f"'{f}'" for f in _RECORDED)
+    only = "WHERE d.id IN (SELECT deal_id FROM recorded)" if changed_only else ""
     return f"""
 INSERT INTO deal_versions (deal_id, valid_from, valid_to, {_COLUMNS})
-WITH moments AS (
-  SELECT d.id AS deal_id, d.created_at AS at FROM deals d
+WITH recorded AS (
+  SELECT deal_id, array_agg(DISTINCT field) AS fields FROM deal_changes WHERE field IN ({fields})
+  GROUP BY deal_id
+), moments AS (
+  SELECT d.id AS deal_id, d.created_at AS at FROM deals d {only}
   UNION
   SELECT c.deal_id, c.at FROM deal_changes c JOIN deals d ON d.id = c.deal_id
   WHERE c.field IN ({fields}) AND c.at > d.created_at
@@ -172,11 +177,9 @@ WITH moments AS (
   SELECT deal_id, at AS valid_from, lead(at) OVER (PARTITION BY deal_id ORDER BY at) AS valid_to FROM moments
 ), past AS (
   SELECT s.deal_id, s.valid_from, s.valid_to, {", ".join(_value(f, now[f]) for f in _RECORDED)},
-    EXISTS (SELECT FROM deal_changes c WHERE c.deal_id = s.deal_id AND c.field = 'forecastCategory')
-      AS category_recorded,
-    EXISTS (SELECT FROM deal_changes c WHERE c.deal_id = s.deal_id AND c.field = 'probability')
-      AS chance_recorded
-  FROM spans s JOIN deals d ON d.id = s.deal_id JOIN stages ds ON ds.id = d.stage_id
+    'forecastCategory' = ANY(r.fields) AS category_recorded, 'probability' = ANY(r.fields) AS chance_recorded
+  FROM spans s JOIN recorded r ON r.deal_id = s.deal_id
+  JOIN deals d ON d.id = s.deal_id JOIN stages ds ON ds.id = d.stage_id
   {"".join(_lateral(f) for f in _RECORDED)}
   WHERE s.valid_to IS NOT NULL
 )
@@ -215,20 +218,33 @@ async def rebuild(conn: AsyncConnection) -> int:
     return int(result.rowcount or 0)
 
 
-def as_of_rollups(pipeline_id: ColumnElement[Any], at: ColumnElement[Any]) -> Any:
+def as_of_rollups(
+    pipeline_id: ColumnElement[Any],
+    at: ColumnElement[Any],
+    month: ColumnElement[Any],
+    span: ColumnElement[Any],
+    owners: Any = None,
+) -> Any:
     """Rows shaped like deal_rollups' (its keys and measures, several per key) that add up to the
-    pipeline's rollups as of the moment `at`: today's, less the versions that began after `at`, plus those
+    pipeline's rollups of one bucket (its first `month`, `span` months long; of `owners`, when given) as
+    of the moment `at`: today's, less the versions closing in the bucket that began after `at`, plus those
     that ended after it (the ones in force at `at`)."""
     v = deal_versions.c
-    began = select(deal_versions).where(v.pipeline_id == pipeline_id, v.valid_from > at).subquery("began")
+    in_bucket = and_(
+        v.pipeline_id == pipeline_id,
+        v.close_date >= month,
+        v.close_date < cast(month + func.make_interval(0, span), Date),
+        *([(v.owner_id + 0).in_(select(owners))] if owners is not None else []),
+    )
+    began = select(deal_versions).where(in_bucket, v.valid_from > at).subquery("began")
     ended = (
         select(deal_versions)
-        .where(v.pipeline_id == pipeline_id, v.valid_to > at, v.valid_to < text("'infinity'"))
+        .where(in_bucket, v.valid_to > at, v.valid_to < text("'infinity'"))
         .subquery("ended")
     )
     keys_and_measures = [*rollups.KEYS, *rollups.MEASURES]
     today: Select[Any] = select(*(deal_rollups.c[c] for c in keys_and_measures)).where(
-        deal_rollups.c.pipeline_id == pipeline_id
+        deal_rollups.c.pipeline_id == pipeline_id, deal_rollups.c.span == span, deal_rollups.c.month == month
     )
     parts: Sequence[Select[Any]] = [
         today,
@@ -236,6 +252,66 @@ def as_of_rollups(pipeline_id: ColumnElement[Any], at: ColumnElement[Any]) -> An
         rollups.contributions(ended, 1),
     ]
     return union_all(*parts).subquery("as_of_rollups")
+
+
+def trend_rollups(
+    pipeline_id: ColumnElement[Any],
+    points: ColumnElement[Any],
+    month: ColumnElement[Any],
+    span: ColumnElement[Any],
+    owners: Any,
+) -> Any:
+    """As `as_of_rollups`, for several moments at once (`points`, an ascending array): rows shaped like
+    deal_rollups' with the moment's number (`point`, from 1) and the moment (`at`), from one pass over the
+    versions that changed since the first. A version that began after a moment counts against it, one
+    that ended after it for it: each is tagged with how many moments lie before its boundary."""
+    v = deal_versions.c
+    in_bucket = and_(
+        v.pipeline_id == pipeline_id,
+        v.close_date >= month,
+        v.close_date < cast(month + func.make_interval(0, span), Date),
+        (v.owner_id + 0).in_(select(owners)),  # + 0: by the validity indexes, whatever the owners' number
+    )
+    first = bindparam("first_point", type_=DateTime(timezone=True))  # the earliest of the points
+    tiny = text("interval '1 microsecond'")
+
+    def before(boundary: ColumnElement[Any]) -> ColumnElement[Any]:
+        return func.width_bucket(boundary - tiny, points).label("k")  # the moments before the boundary
+
+    began = (
+        select(deal_versions, before(v.valid_from)).where(in_bucket, v.valid_from > first).subquery("began")
+    )
+    ended = (
+        select(deal_versions, before(v.valid_to))
+        .where(in_bucket, v.valid_to > first, v.valid_to < text("'infinity'"))
+        .subquery("ended")
+    )
+    keys_and_measures = [*rollups.KEYS, *rollups.MEASURES]
+    changes = union_all(
+        rollups.contributions(began, -1, began.c.k), rollups.contributions(ended, 1, ended.c.k)
+    ).subquery("changes")
+    moments = func.unnest(points).table_valued("at", with_ordinality="point").render_derived("moments")
+    today = (
+        select(moments.c.point, moments.c.at, *(deal_rollups.c[c] for c in keys_and_measures))
+        .select_from(moments.join(deal_rollups, true()))
+        .where(
+            deal_rollups.c.pipeline_id == pipeline_id,
+            deal_rollups.c.span == span,
+            deal_rollups.c.month == month,
+            deal_rollups.c.owner_id.in_(select(owners)),
+        )
+    )
+    keys = [changes.c.k, *(changes.c[c] for c in rollups.KEYS)]
+    grouped = (
+        select(*keys, *(func.sum(changes.c[m]).label(m) for m in rollups.MEASURES))
+        .where(changes.c.span == span, changes.c.month == month)
+        .group_by(*keys)
+        .subquery("grouped")
+    )
+    moved = select(moments.c.point, moments.c.at, *(grouped.c[c] for c in keys_and_measures)).select_from(
+        moments.join(grouped, grouped.c.k >= moments.c.point)
+    )
+    return union_all(today, moved).subquery("trend_rollups")
 
 
 # The waterfall (docs/domain.md "History"): between moments A < B, per deal of the subject, its value in
@@ -259,7 +335,7 @@ class Step:
     deal_ids: tuple[int, ...]
 
 
-def _owners(team: bool, visible: OwnerFilter) -> Any:
+def subject_owners(team: bool, visible: OwnerFilter) -> Any:
     """The subject's counted users (today's teams) that the viewer may see."""
     u = users.c
     if team:
@@ -311,15 +387,23 @@ def _side(version: Any, stage: Any, rates: Any, owners: Any, weighted: bool) -> 
 
 def waterfall_statement(team: bool, weighted: bool, visible: OwnerFilter) -> Any:
     v = deal_versions.c
-    owners = _owners(team, visible)
+    owners = subject_owners(team, visible)
     rates_a, rates_b = (
         rates_on(cast(func.timezone("UTC", _A), Date), "rates_a"),
         rates_on(cast(func.timezone("UTC", _B), Date), "rates_b"),
     )
-    # Deals that changed between A and B, and the versions of the others in scope, valid at both ends.
+    # Deals of the subject that changed between A and B: one of their versions in scope began or ended
+    # then (a deal that left the scope ended its version in it; one that came in began one). The others
+    # in scope have one version valid at both ends.
+    in_scope = and_(
+        v.pipeline_id == _PIPELINE, v.owner_id.in_(select(owners.c.id)), v.close_date.between(_START, _END)
+    )
     changed = (
         select(v.deal_id)
-        .where(v.pipeline_id == _PIPELINE, v.valid_from > _A, v.valid_from <= _B)
+        .where(
+            in_scope,
+            or_(and_(v.valid_from > _A, v.valid_from <= _B), and_(v.valid_to > _A, v.valid_to <= _B)),
+        )
         .distinct()
         .cte("changed")
     )
@@ -347,6 +431,13 @@ def waterfall_statement(team: bool, weighted: bool, visible: OwnerFilter) -> Any
             s.owner_id.in_(select(owners.c.id)),
             s.valid_from <= _A,
             s.valid_to > _B,
+            s.frozen_rate.is_(None),
+            # Only an exchange rate moves such a deal: none at all unless a rate differs between the days.
+            s.currency.in_(
+                select(rates_a.c.currency)
+                .join(rates_b, rates_b.c.currency == rates_a.c.currency)
+                .where(rates_a.c.rate != rates_b.c.rate)
+            ),
         )
     )
     at_a, at_b = deal_versions.alias("at_a"), deal_versions.alias("at_b")

@@ -95,11 +95,11 @@ def _quarter_of(month: ColumnElement[Any]) -> ColumnElement[Any]:
     return cast(month - func.make_interval(0, into_quarter), Date)
 
 
-def contributions(rows: Any, sign: int) -> Select[Any]:
-    """What each deal of `rows` (the deals table, or a transition table of the triggers) adds to its
-    two rollup rows — its close month's and its fiscal quarter's — times `sign`: the key, and in its
-    category's columns 1 deal, its amount (converted once frozen) and its weighted amount; its amount
-    again in `open_amount` while its stage is open."""
+def contributions(rows: Any, sign: int, *extra: ColumnElement[Any]) -> Select[Any]:
+    """What each deal of `rows` (the deals table, a transition table of the triggers, or deal versions)
+    adds to its two rollup rows — its close month's and its fiscal quarter's — times `sign`: the key, and
+    in its category's columns 1 deal, its amount (converted once frozen) and its weighted amount; its
+    amount again in `open_amount` while its stage is open. `extra`: more columns of `rows` to carry."""
     stage = stages.alias("stage")
     amount = rows.c.amount * func.coalesce(rows.c.frozen_rate, 1) * sign
     weighted = amount * probability_of(rows.c.probability, stage.c.probability)
@@ -126,6 +126,7 @@ def contributions(rows: Any, sign: int) -> Select[Any]:
                 (rows.c.frozen_rate.is_not(None), literal(FROZEN)), else_=currency_code(rows.c.currency)
             ).label("currency"),
             *measures,
+            *extra,
         )
         .select_from(rows)
         .join(stage, stage.c.id == rows.c.stage_id)

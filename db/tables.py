@@ -228,7 +228,7 @@ deal_versions = Table(
     Column("forecast_category", Text),
     Column("probability", PROBABILITY),
     # A subject's deals in a period as of a moment; and the versions that began, or ended, after one.
-    Index("ix_deal_versions_pipeline_close", "pipeline_id", "close_date", "owner_id"),
+    Index("ix_deal_versions_pipeline_owner_close", "pipeline_id", "owner_id", "close_date"),
     Index("ix_deal_versions_pipeline_valid_from", "pipeline_id", "valid_from"),
     Index("ix_deal_versions_pipeline_valid_to", "pipeline_id", "valid_to"),
 )

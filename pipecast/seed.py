@@ -145,9 +145,10 @@ async def seed(conn: AsyncConnection, plan: SeedPlan, progress: Progress = lambd
         conn, plan, rng=rng, pipeline_id=pipeline_id, team_ids=team_ids, people=people
     )
     await _history(conn, plan)
-    # The versions the COPY's trigger wrote know nothing of the history written after it: rebuilt from it.
-    await conn.execute(text("TRUNCATE deal_versions"))
-    await conn.execute(text(history.backfill_statement()))
+    # The versions the COPY's trigger wrote know nothing of the history written after it: those of the
+    # deals with a history are rebuilt from it.
+    await conn.execute(text("DELETE FROM deal_versions WHERE deal_id IN (SELECT deal_id FROM deal_changes)"))
+    await conn.execute(text(history.backfill_statement(changed_only=True)))
     # Fresh statistics for every table the seed filled: without them the planner guesses a handful of
     # rows for the teams, users and rollups, and chooses plans that cost the first minutes of use.
     await conn.execute(text("ANALYZE"))
@@ -303,6 +304,7 @@ async def _deals(
     mornings = [datetime.combine(day, time(9), UTC) for day in days]
     lead_times = [timedelta(days=d) for d in range(5, 200)]
     touch = [timedelta(days=d) for d in range(4)]
+    spread = [timedelta(days=d, hours=h) for d in range(91) for h in (3, 11, 17)]
     frozen_on = [rate_on(min(day, plan.today)) for day in days]
     # Bulk amounts have odd cents (every rounding path gets exercised); the demo's are what people quote.
     amounts = (
@@ -326,7 +328,9 @@ async def _deals(
                 OPEN_CATEGORIES[randbelow(len(OPEN_CATEGORIES))] if is_open and random_() < 0.08 else None
             )
             foreign = random_() < 0.15
-            created = min(now, mornings[d] - lead_times[randbelow(len(lead_times))])
+            created = mornings[d] - lead_times[randbelow(len(lead_times))]
+            if created > now:  # a deal of the future was entered at some point of the last quarter
+                created = now - spread[n % len(spread)]
             yield (
                 f"{ACCOUNTS[n % len(ACCOUNTS)]} — {PRODUCTS[randbelow(len(PRODUCTS))]}"
                 + ("" if plan.demo else f" #{n + 1}"),

@@ -10,7 +10,7 @@ of its descendants; the company's every sales-seat user. Deals without an owner,
 without a seat, count in no row.
 """
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -22,6 +22,7 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     DateTime,
+    Numeric,
     Select,
     SmallInteger,
     Text,
@@ -35,6 +36,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import distinct_on
@@ -48,6 +50,7 @@ from db.rollups import FROZEN, NO_OWNER, bucket, currency_code
 from db.sql import OwnerScope
 from db.tables import (
     deal_rollups,
+    exchange_rates,
     forecast_adjustments,
     forecast_submissions,
     goals,
@@ -135,17 +138,31 @@ def owner_figures(
     deals in one rollup bucket (db.rollups.bucket) that the viewer may see, summed over the currencies —
     today's, or as of the moment `at` (db.history) at the rates in force on its day.
     `weighted`: the pipeline forecasts weighted amounts."""
-    r = deal_rollups if at is None else history.as_of_rollups(pipeline_id, at)
+    r = deal_rollups if at is None else history.as_of_rollups(pipeline_id, at, month, span, owners)
     rates = _rates(None if at is None else _day_of(at)).subquery("rates")
     owner = func.nullif(r.c.owner_id, NO_OWNER)
+    allowed = visible(owner)
+    return (
+        select(owner.label("owner_id"), *_figures_of(r, rates, weighted))
+        .select_from(r.outerjoin(rates, rates.c.code == r.c.currency))
+        .where(r.c.pipeline_id == pipeline_id, r.c.span == span, r.c.month == month)
+        .where(*([allowed] if allowed is not None else []))
+        .where(*([r.c.owner_id.in_(select(owners))] if owners is not None else []))
+        .group_by(owner)
+    )
+
+
+def _figures_of(r: Any, rates: Any, weighted: bool) -> list[ColumnElement[Any]]:
+    """FIGURE_COLUMNS as sums over rollup-shaped rows `r` joined to their currency's `rates`."""
     first, *others = (r.c[rollup_measure("weighted", c)] for c in FORECAST_CATEGORIES)
     every_weighted = sum(others, first)
 
     def forecast(category: str) -> ColumnElement[Any]:
         kind = "weighted" if weighted and category != CLOSED_WON else "amount"
-        return r.c[rollup_measure(kind, category)]
+        column: ColumnElement[Any] = r.c[rollup_measure(kind, category)]
+        return column
 
-    figures = [
+    return [
         *(
             func.sum(r.c[rollup_measure("deals", c)]).label(f"n{n}")
             for n, c in enumerate(FORECAST_CATEGORIES)
@@ -154,15 +171,83 @@ def owner_figures(
         func.sum(r.c.open_amount * rates.c.rate).label("open"),
         func.sum(every_weighted * rates.c.rate).label("weighted"),
     ]
-    allowed = visible(owner)
+
+
+_POINTS = bindparam("points", type_=ARRAY(DateTime(timezone=True)))
+
+
+def _trend_statement(team: bool, weighted: bool, visible: OwnerFilter) -> Any:
+    """Per moment (`point`, from 1) and counted owner of a subject, the figures as of that moment."""
+    owners = history.subject_owners(team, visible)
+    r = history.trend_rollups(_PIPELINE, _POINTS, _MONTH, _SPAN, owners)
+    moments = func.unnest(_POINTS).table_valued("at", with_ordinality="point").render_derived("moments")
+    rates = _rates_per_moment(moments).subquery("rates")
+    owner = func.nullif(r.c.owner_id, NO_OWNER)
     return (
-        select(owner.label("owner_id"), *figures)
-        .select_from(r.outerjoin(rates, rates.c.code == r.c.currency))
-        .where(r.c.pipeline_id == pipeline_id, r.c.span == span, r.c.month == month)
-        .where(*([allowed] if allowed is not None else []))
-        .where(*([r.c.owner_id.in_(select(owners))] if owners is not None else []))
-        .group_by(owner)
+        select(r.c.point, owner.label("owner_id"), *_figures_of(r, rates, weighted))
+        .select_from(r.outerjoin(rates, and_(rates.c.point == r.c.point, rates.c.code == r.c.currency)))
+        .group_by(r.c.point, owner)
     )
+
+
+def _rates_per_moment(moments: Any) -> Any:
+    """`_rates` for each moment (`point`) of a trend: at the rates in force on its day."""
+    e = exchange_rates.c
+    in_force = (
+        select(moments.c.point, e.currency, e.rate)
+        .select_from(moments.join(exchange_rates, e.valid_from <= _day_of(moments.c.at)))
+        .ext(distinct_on(moments.c.point, e.currency))
+        .order_by(moments.c.point, e.currency, e.valid_from.desc())
+        .subquery("in_force")
+    )
+    one = literal(Decimal(1))
+    return union_all(
+        select(moments.c.point, literal(FROZEN).label("code"), one.label("rate")),
+        select(moments.c.point, currency_code(company_currency), one),
+        select(in_force.c.point, currency_code(in_force.c.currency), in_force.c.rate).where(
+            in_force.c.currency != company_currency
+        ),
+    )
+
+
+_TRENDS: dict[Hashable, Any] = {}
+
+
+async def trend_figures(
+    conn: AsyncConnection,
+    *,
+    team: bool,
+    subject_id: int,
+    pipeline_id: int,
+    period: Period,
+    fiscal_start: int,
+    moments: Sequence[datetime],
+    weighted: bool,
+    visible: OwnerScope,
+) -> list[dict[int, Figures]]:
+    """The figures of a subject's counted owners as of each moment (ascending), in one statement."""
+    shape = (team, weighted, visible.shape)
+    statement = _TRENDS.get(shape)
+    if statement is None:
+        statement = _TRENDS[shape] = _trend_statement(team, weighted, visible.predicate)
+    span, month = bucket(period, fiscal_start)
+    values = {
+        "subject_id": subject_id,
+        "pipeline_id": pipeline_id,
+        "span": span,
+        "month": month,
+        "points": list(moments),
+        "first_point": moments[0],
+        **visible.values,
+    }
+    found: list[dict[int, Figures]] = [{} for _ in moments]
+    # Its sorts and groupings hold every change since the first moment: in memory, not on disk.
+    await conn.execute(text("SET LOCAL work_mem = '64MB'"))
+    for row in await conn.execute(statement, values):
+        figures = _figures(row[2:])
+        if figures is not None and row.owner_id is not None:
+            found[row.point - 1][row.owner_id] = figures
+    return found
 
 
 @dataclass(frozen=True)
@@ -250,6 +335,30 @@ _USERS_OF_TEAMS = bindparam("users_of_teams", type_=ARRAY(BigInteger))
 _TEAM_IDS = bindparam("team_ids", type_=ARRAY(BigInteger))
 _TEAMS_NEEDED = bindparam("teams_needed", type_=ARRAY(BigInteger))
 _AT = bindparam("at", type_=DateTime(timezone=True))
+# Figures given as arrays, one element per owner: the columns of per_owner.
+_GIVEN_ARRAYS = {
+    "owner_id": ARRAY(BigInteger),
+    **{c: ARRAY(BigInteger) for c in _COUNTS},
+    **{c: ARRAY(Numeric) for c in [*_AMOUNTS, "open", "weighted"]},
+}
+_GIVEN = (
+    func.unnest(*(bindparam(f"given_{name}", type_=kind) for name, kind in _GIVEN_ARRAYS.items()))
+    .table_valued(*_GIVEN_ARRAYS)
+    .render_derived("given")
+)
+
+
+def _given(figures: Mapping[int, Figures]) -> dict[str, list[Any]]:
+    """The bind values of figures given per owner."""
+    owners = list(figures)
+    columns: dict[str, list[Any]] = {"given_owner_id": owners}
+    for n, name in enumerate(_COUNTS):
+        columns[f"given_{name}"] = [figures[o].counts[n] for o in owners]
+    for n, name in enumerate(_AMOUNTS):
+        columns[f"given_{name}"] = [figures[o].amounts[n] for o in owners]
+    columns["given_open"] = [figures[o].pipeline_value for o in owners]
+    columns["given_weighted"] = [figures[o].weighted_pipeline for o in owners]
+    return columns
 
 
 def _day_of(at: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -272,11 +381,13 @@ async def table_facts(
     weighted: bool,
     visible: OwnerScope,
     as_of: datetime | None = None,
+    figures: Mapping[int, Figures] | None = None,
 ) -> TableFacts:
     """The users and the facts of every row, in one statement: today's, or as of a moment (the deals as
     their versions were, goals, submissions and adjustments as set by then; docs/domain.md "History")."""
     shape = (
         as_of is not None,
+        figures is not None,
         bool(rows.user_ids),
         bool(rows.users_of_teams),
         rows.every_user,
@@ -288,7 +399,7 @@ async def table_facts(
     statement = _STATEMENTS.get(shape)
     if statement is None:
         statement = _STATEMENTS[shape] = _statement(
-            rows, weighted, visible.predicate, as_of=as_of is not None
+            rows, weighted, visible.predicate, as_of=as_of is not None, given=figures is not None
         )
     span, month = bucket(period, fiscal_start)
     values = {
@@ -301,12 +412,15 @@ async def table_facts(
         "team_ids": list(rows.team_ids),
         "teams_needed": [*rows.team_ids, *rows.users_of_teams],
         **({"at": as_of} if as_of is not None else {}),
+        **(_given(figures) if figures is not None else {}),
         **visible.values,
     }
     return _read(await conn.execute(statement, values))
 
 
-def _statement(rows: Rows, weighted: bool, visible: OwnerFilter, *, as_of: bool = False) -> Any:
+def _statement(
+    rows: Rows, weighted: bool, visible: OwnerFilter, *, as_of: bool = False, given: bool = False
+) -> Any:
     closure = team_closure()
     m = team_memberships.c
     # (team, counted user) for every team the rows need
@@ -325,8 +439,11 @@ def _statement(rows: Rows, weighted: bool, visible: OwnerFilter, *, as_of: bool 
     counted = None
     if not (rows.every_user or rows.company):
         counted = union_all(select(members.c.user_id), select(func.unnest(_USER_IDS))).cte("counted")
-    at = _AT if as_of else None
-    per_owner = owner_figures(_PIPELINE, _SPAN, _MONTH, weighted, visible, counted, at).cte("per_owner")
+    if given:  # figures worked out already (a trend's, for one of its moments)
+        per_owner = select(_GIVEN).cte("per_owner")
+    else:
+        at = _AT if as_of else None
+        per_owner = owner_figures(_PIPELINE, _SPAN, _MONTH, weighted, visible, counted, at).cte("per_owner")
     # Every team at or below a team row, with its parent: what the rows' calls are made of.
     tree = None
     if rows.team_ids:

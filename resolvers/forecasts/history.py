@@ -7,6 +7,8 @@ settings and the viewer's permissions are today's. Both honour §6: only deals w
 within the viewer's reach today count, and a restricted row (team-only view) has no call.
 """
 
+import asyncio
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -14,6 +16,7 @@ from decimal import Decimal
 
 from db.deals import DealRecord
 from db.forecasts import Subject
+from db.forecasts.table import trend_figures
 from db.history import Step, waterfall
 from db.pagination import Page, PageRequest
 from db.periods import Period
@@ -80,19 +83,38 @@ def moments(start: datetime, end: datetime, now: datetime, points: int) -> list[
 async def trend(
     context: Context, subject: Subject, pipeline_id: int, period: Period, points: int
 ) -> list[Point]:
-    """The subject's row as of each moment: one statement per moment."""
+    """The subject's row as of each moment: its owners' figures at every moment from one pass over the
+    versions changed since the first (db.forecasts.table.trend_figures), then each moment's row."""
     pipeline, start, end = await _place(context, subject, pipeline_id, period)
-    found = []
-    for at in moments(start, end, datetime.now(UTC), points):
-        rows = await subject_rows(context, [subject], pipeline, period, as_of=at)
-        found.append(Point(at, rows[subject]))
-    return found
+    at = moments(start, end, datetime.now(UTC), points)
+    if not at:
+        return []
+    async with context.engine.connect() as conn:
+        figures = await trend_figures(
+            conn,
+            team=subject.kind == TEAM,
+            subject_id=subject.id,
+            pipeline_id=pipeline.id,
+            period=period,
+            fiscal_start=(await company_settings(context)).fiscal_year_start_month,
+            moments=at,
+            weighted=pipeline.forecast_amount == WEIGHTED,
+            visible=context.access.scope("deal", "view"),
+        )
+    # Each moment's row from its figures: the table's statement, without its rollup read, concurrently.
+    rows = await asyncio.gather(
+        *(
+            subject_rows(context, [subject], pipeline, period, as_of=m, figures=f)
+            for m, f in zip(at, figures, strict=True)
+        )
+    )
+    return [Point(m, found[subject]) for m, found in zip(at, rows, strict=True)]
 
 
 async def changes(
     context: Context, subject: Subject, pipeline_id: int, period: Period, from_: datetime, to: datetime
 ) -> Waterfall:
-    """The waterfall of the subject's total between two moments, in one statement."""
+    """The waterfall of the subject's total between two moments."""
     if from_.tzinfo is None or to.tzinfo is None:
         raise BadUserInput("from and to need a time zone (an offset, or Z for UTC)")
     if not from_ < to:
@@ -100,20 +122,28 @@ async def changes(
     pipeline, _, _ = await _place(context, subject, pipeline_id, period)
     fiscal_start = (await company_settings(context)).fiscal_year_start_month
     # The totals are the subject's as of each moment (the trend's reading); the steps, deal by deal, are
-    # the versions' own reading: two computations that must agree, and do (tests/test_history.py).
-    start = (await subject_rows(context, [subject], pipeline, period, as_of=from_))[subject].total
-    end = (await subject_rows(context, [subject], pipeline, period, as_of=to))[subject].total
-    async with context.engine.connect() as conn:
-        found = await waterfall(
-            conn,
-            team=subject.kind == TEAM,
-            subject_id=subject.id,
-            pipeline_id=pipeline.id,
-            period=(period.start(fiscal_start), period.end(fiscal_start)),
-            moments=(from_, to),
-            weighted=pipeline.forecast_amount == WEIGHTED,
-            visible=context.access.scope("deal", "view"),
-        )
+    # the versions' own reading: two computations that must agree, and do (tests/test_history.py). The
+    # three statements run at once, each on its connection.
+
+    async def steps_of() -> dict[str, Step]:
+        async with context.engine.connect() as conn:
+            return await waterfall(
+                conn,
+                team=subject.kind == TEAM,
+                subject_id=subject.id,
+                pipeline_id=pipeline.id,
+                period=(period.start(fiscal_start), period.end(fiscal_start)),
+                moments=(from_, to),
+                weighted=pipeline.forecast_amount == WEIGHTED,
+                visible=context.access.scope("deal", "view"),
+            )
+
+    then, now, found = await asyncio.gather(
+        subject_rows(context, [subject], pipeline, period, as_of=from_),
+        subject_rows(context, [subject], pipeline, period, as_of=to),
+        steps_of(),
+    )
+    start, end = then[subject].total, now[subject].total
     steps = [found.get(kind) or Step(kind, Decimal(0), ()) for kind in WATERFALL_STEPS]
     start, end = cents(start), cents(end)
     amounts = apportioned([s.amount for s in steps], end - start, [bool(s.deal_ids) for s in steps])
@@ -121,10 +151,12 @@ async def changes(
 
 
 async def step_deals(context: Context, deal_ids: Sequence[int], request: PageRequest) -> Page[DealRecord]:
-    """A page of a waterfall step's deals (ids ascending) that the viewer may see today."""
+    """A page of a waterfall step's deals (ids ascending) that the viewer may see today; the deals of
+    every step asked in a request are read together."""
     after = request.after[0] if request.after is not None else None
     rest = [d for d in deal_ids if after is None or d > after]
-    found = [d for d in await deals_by_ids(context, rest) if d is not None]
+    loader = context.loaders.batched(("waterfall deals",), functools.partial(deals_by_ids, context))
+    found = [d for d in await loader.load_many(rest) if d is not None]
     items = found[: request.first]
     return Page(
         items,

@@ -8,7 +8,7 @@ those teams as rows; a viewer without teams, or with OWN, their own row.
 """
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -66,7 +66,12 @@ class _Setting:
 
 
 async def _facts(
-    context: Context, pipeline: PipelineRecord, period: Period, rows: Rows, as_of: datetime | None = None
+    context: Context,
+    pipeline: PipelineRecord,
+    period: Period,
+    rows: Rows,
+    as_of: datetime | None = None,
+    figures: Mapping[int, Figures] | None = None,
 ) -> tuple[TableFacts, _Setting]:
     fiscal_start = (await company_settings(context)).fiscal_year_start_month
     async with context.engine.connect() as conn:
@@ -79,6 +84,7 @@ async def _facts(
             weighted=pipeline.forecast_amount == WEIGHTED,
             visible=context.access.scope("deal", "view"),
             as_of=as_of,
+            figures=figures,
         )
     setting = _Setting(period.end(fiscal_start) < date.today())
     return facts, setting
@@ -285,12 +291,14 @@ async def subject_rows(
     pipeline: PipelineRecord,
     period: Period,
     as_of: datetime | None = None,
+    figures: Mapping[int, Figures] | None = None,
 ) -> dict[Subject, Row]:
-    """The rows of subjects the viewer may see, in one statement: today's, or as of a moment."""
+    """The rows of subjects the viewer may see, in one statement: today's, or as of a moment (with the
+    owners' `figures` then, when they are known already)."""
     kinds = {kind: [s.id for s in subjects if s.kind == kind] for kind in (USER, TEAM)}
     # A team's call is made of its counted users' calls: they are read too.
     asked = Rows(user_ids=kinds[USER], users_of_teams=kinds[TEAM], team_ids=kinds[TEAM])
-    facts, setting = await _facts(context, pipeline, period, asked, as_of)
+    facts, setting = await _facts(context, pipeline, period, asked, as_of, figures)
     calls = _calls(facts, await access.judge(context, subjects))
     opened = dict(zip(subjects, await access.is_open(context, subjects, whole_batch=True), strict=True))
     return {

@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("deal_id", "valid_from", name=op.f("pk_deal_versions")),
     )
     op.create_index(
-        "ix_deal_versions_pipeline_close", "deal_versions", ["pipeline_id", "close_date", "owner_id"]
+        "ix_deal_versions_pipeline_owner_close", "deal_versions", ["pipeline_id", "owner_id", "close_date"]
     )
     op.create_index("ix_deal_versions_pipeline_valid_from", "deal_versions", ["pipeline_id", "valid_from"])
     op.create_index("ix_deal_versions_pipeline_valid_to", "deal_versions", ["pipeline_id", "valid_to"])
