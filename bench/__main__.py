@@ -360,7 +360,9 @@ async def _workloads(
             "b forecast": lambda: floor_pool.fetchval(FORECAST_FLOOR, pipeline, 3, start, root, period.key),
         }
         for workload, send in workloads.items():
-            for concurrency in args.concurrency:
+            # The history reads are an analyst's occasional question, with targets at concurrency 1.
+            levels = args.concurrency[:1] if workload in HISTORY_WORKLOADS else args.concurrency
+            for concurrency in levels:
                 result = await measure(workload, deals, concurrency, send, args, pid)
                 if workload in floors:
                     floor = floors[workload]
@@ -400,6 +402,9 @@ async def _workloads(
             await _rollup_triggers(url, enabled=True)
         await floor_pool.close()
     return results
+
+
+HISTORY_WORKLOADS = ("f waterfall", "g trend")
 
 
 async def _sample_deals(url: str, count: int) -> list[int]:
