@@ -21,7 +21,7 @@ after T add, plus what the versions that ended after T add: a read that costs wh
 cost, not what the deals cost (`as_of_rollups`).
 """
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -44,6 +44,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    union,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -51,12 +52,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import rollups
 from db.deals import category_of, probability_of, rate_of, rates_on
-from db.sql import OwnerScope
+from db.sql import OwnerFilter, OwnerScope
 from db.tables import deal_rollups, deal_versions, stages, team_memberships, users
 from db.teams import team_closure
 from db.vocabulary import CLOSED_WON, IN_TOTAL, LOST, WON
-
-OwnerFilter = Callable[[ColumnElement[Any]], ColumnElement[bool] | None]
 
 VERSIONED = [
     "pipeline_id",
@@ -286,32 +285,60 @@ def trend_rollups(
         .where(in_bucket, v.valid_to > first, v.valid_to < text("'infinity'"))
         .subquery("ended")
     )
-    keys_and_measures = [*rollups.KEYS, *rollups.MEASURES]
     changes = union_all(
         rollups.contributions(began, -1, began.c.k), rollups.contributions(ended, 1, ended.c.k)
     ).subquery("changes")
-    moments = func.unnest(points).table_valued("at", with_ordinality="point").render_derived("moments")
-    today = (
-        select(moments.c.point, moments.c.at, *(deal_rollups.c[c] for c in keys_and_measures))
-        .select_from(moments.join(deal_rollups, true()))
-        .where(
-            deal_rollups.c.pipeline_id == pipeline_id,
-            deal_rollups.c.span == span,
-            deal_rollups.c.month == month,
-            deal_rollups.c.owner_id.in_(select(owners)),
-        )
-    )
-    keys = [changes.c.k, *(changes.c[c] for c in rollups.KEYS)]
+    # Per owner and currency, what the changes tagged k add up to (k = 0: before every moment, none).
+    pair = [changes.c.owner_id, changes.c.currency]
     grouped = (
-        select(*keys, *(func.sum(changes.c[m]).label(m) for m in rollups.MEASURES))
-        .where(changes.c.span == span, changes.c.month == month)
-        .group_by(*keys)
-        .subquery("grouped")
+        select(changes.c.k, *pair, *(func.sum(changes.c[m]).label(m) for m in rollups.MEASURES))
+        .where(changes.c.span == span, changes.c.month == month, changes.c.k > 0)
+        .group_by(changes.c.k, *pair)
+        .cte("grouped")  # read twice: computed once
     )
-    moved = select(moments.c.point, moments.c.at, *(grouped.c[c] for c in keys_and_measures)).select_from(
-        moments.join(grouped, grouped.c.k >= moments.c.point)
+    r = deal_rollups.c
+    today = (
+        select(r.owner_id, r.currency, *(r[m] for m in rollups.MEASURES))
+        .where(r.pipeline_id == pipeline_id, r.span == span, r.month == month, r.owner_id.in_(select(owners)))
+        .subquery("today")
     )
-    return union_all(today, moved).subquery("trend_rollups")
+    pairs = union(select(today.c.owner_id, today.c.currency), select(grouped.c.owner_id, grouped.c.currency))
+    pairs_ = pairs.subquery("pairs")
+    moments = func.unnest(points).table_valued("at", with_ordinality="point").render_derived("moments")
+    # Every (moment, owner, currency): today's figures plus the changes after the moment — those tagged
+    # with its number or a later one, summed from the last moment down.
+    after = (
+        moments.join(pairs_, true())
+        .outerjoin(
+            grouped,
+            and_(
+                grouped.c.owner_id == pairs_.c.owner_id,
+                grouped.c.currency == pairs_.c.currency,
+                grouped.c.k == moments.c.point,
+            ),
+        )
+        .outerjoin(today, and_(today.c.owner_id == pairs_.c.owner_id, today.c.currency == pairs_.c.currency))
+    )
+    by_pair, down = [pairs_.c.owner_id, pairs_.c.currency], moments.c.point.desc()
+    return (
+        select(
+            moments.c.point,
+            moments.c.at,
+            pairs_.c.owner_id,
+            pairs_.c.currency,
+            *(
+                (
+                    func.coalesce(today.c[m], 0)
+                    + func.sum(func.coalesce(grouped.c[m], 0)).over(
+                        partition_by=by_pair, order_by=down, rows=(None, 0)
+                    )
+                ).label(m)
+                for m in rollups.MEASURES
+            ),
+        )
+        .select_from(after)
+        .subquery("trend_rollups")
+    )
 
 
 # The waterfall (docs/domain.md "History"): between moments A < B, per deal of the subject, its value in

@@ -25,6 +25,10 @@ def among(
     return column == any_(array_of(values, item))
 
 
+# deal:view as a predicate on an owner column (None: every owner); db cannot read the grants itself.
+OwnerFilter = Callable[[ColumnElement[Any]], ColumnElement[bool] | None]
+
+
 @dataclass(frozen=True)
 class OwnerScope:
     """A permission scope as db needs it (db cannot read the grants): a predicate on an owner column
@@ -32,5 +36,5 @@ class OwnerScope:
     values — so a statement built once per shape serves every viewer with that shape."""
 
     shape: Hashable
-    predicate: Callable[[ColumnElement[Any]], ColumnElement[bool] | None]
+    predicate: OwnerFilter
     values: Mapping[str, Any]

@@ -23,6 +23,8 @@ from db import history
 from db.periods import Period, period_containing
 from db.tables import (
     company_settings,
+    deal_changes,
+    deal_versions,
     deals,
     exchange_rates,
     forecast_submissions,
@@ -131,24 +133,26 @@ async def seed(conn: AsyncConnection, plan: SeedPlan, progress: Progress = lambd
     pipeline_id, stage_rows = await _pipeline(conn)
     team_ids = await _teams(conn, plan)
     people = await _people(conn, plan, rng, team_ids)
-    await _deals(
-        conn,
-        plan,
-        rng=rng,
-        pipeline_id=pipeline_id,
-        stage_rows=stage_rows,
-        owners=people.owners,
-        rates=rates,
-        progress=progress,
-    )
+    async with _without_deal_indexes(conn):
+        await _deals(
+            conn,
+            plan,
+            rng=rng,
+            pipeline_id=pipeline_id,
+            stage_rows=stage_rows,
+            owners=people.owners,
+            rates=rates,
+            progress=progress,
+        )
+        await _history(conn, plan)
+        # The versions the COPY's trigger wrote know nothing of the history written after it: those of
+        # the deals with a history are rebuilt from it.
+        changed = "SELECT deal_id FROM deal_changes"
+        await conn.execute(text(f"DELETE FROM deal_versions WHERE deal_id IN ({changed})"))
+        await conn.execute(text(history.backfill_statement(changed_only=True)))
     await _goals_and_submissions(
         conn, plan, rng=rng, pipeline_id=pipeline_id, team_ids=team_ids, people=people
     )
-    await _history(conn, plan)
-    # The versions the COPY's trigger wrote know nothing of the history written after it: those of the
-    # deals with a history are rebuilt from it.
-    await conn.execute(text("DELETE FROM deal_versions WHERE deal_id IN (SELECT deal_id FROM deal_changes)"))
-    await conn.execute(text(history.backfill_statement(changed_only=True)))
     # Fresh statistics for every table the seed filled: without them the planner guesses a handful of
     # rows for the teams, users and rollups, and chooses plans that cost the first minutes of use.
     await conn.execute(text("ANALYZE"))
@@ -357,17 +361,19 @@ async def _deals(
 
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
-    async with _without_deal_indexes(conn):
-        # One streamed COPY: PostgreSQL stores rows while Python generates the next ones.
-        await raw.copy_records_to_table("deals", records=streamed(), columns=DEAL_COPY_COLUMNS)
+    # One streamed COPY: PostgreSQL stores rows while Python generates the next ones.
+    await raw.copy_records_to_table("deals", records=streamed(), columns=DEAL_COPY_COLUMNS)
 
 
 @contextlib.asynccontextmanager
 async def _without_deal_indexes(conn: AsyncConnection) -> AsyncIterator[None]:
-    """Bulk loads skip per-row index upkeep and foreign-key triggers; both are rebuilt, and the keys
-    checked, in one pass each afterwards (all inside the caller's transaction)."""
-    foreign_keys = sorted(deals.foreign_key_constraints, key=lambda fk: str(fk.name))
-    indexes = sorted(deals.indexes, key=lambda ix: str(ix.name))
+    """Bulk loads skip per-row index upkeep (of the deals and of their versions) and the foreign-key
+    triggers of the deals and their recorded changes; both are rebuilt, and the keys checked, in one
+    pass each afterwards (all inside the caller's transaction)."""
+    foreign_keys = sorted(
+        [*deals.foreign_key_constraints, *deal_changes.foreign_key_constraints], key=lambda fk: str(fk.name)
+    )
+    indexes = sorted([*deals.indexes, *deal_versions.indexes], key=lambda ix: str(ix.name))
     for fk in foreign_keys:
         await conn.execute(DropConstraint(fk))
     for ix in indexes:

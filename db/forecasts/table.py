@@ -10,7 +10,7 @@ of its descendants; the company's every sales-seat user. Deals without an owner,
 without a seat, count in no row.
 """
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -47,7 +47,7 @@ from db.deals import company_currency, rates_in_force, rates_on
 from db.forecasts.entries import ADJUSTMENTS, SUBMISSIONS, AdjustmentRecord, SubmissionRecord
 from db.periods import Period
 from db.rollups import FROZEN, NO_OWNER, bucket, currency_code
-from db.sql import OwnerScope
+from db.sql import OwnerFilter, OwnerScope
 from db.tables import (
     deal_rollups,
     exchange_rates,
@@ -66,9 +66,6 @@ from db.vocabulary import CLOSED_WON, FORECAST_CATEGORIES, TEAM, USER
 ZERO = Decimal(0)
 COMPANY = "company"
 _TREE = "tree"
-
-# deal:view as a predicate on an owner column (None: every owner); db cannot read the grants itself.
-OwnerFilter = Callable[[ColumnElement[Any]], ColumnElement[bool] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +112,17 @@ def _rates(day: ColumnElement[Any] | None = None) -> Any:
     """The rate of each rollup currency to the company currency — db.deals.rate_of as a lookup: FROZEN
     amounts and the company currency's at 1, the others at the rate in force today (or on `day`; none:
     no rate)."""
-    in_force = rates_in_force if day is None else rates_on(day)
+    return _rate_lookup(rates_in_force if day is None else rates_on(day))
+
+
+def _rate_lookup(in_force: Any, moments: Any = None) -> Any:
+    """(code, rate) from the rates `in_force`; with `moments`, per moment (`point`), which both carry."""
+    one = literal(Decimal(1))
+    point, its_point = ([], []) if moments is None else ([moments.c.point], [in_force.c.point])
     return union_all(
-        select(literal(FROZEN).label("code"), literal(Decimal(1)).label("rate")),
-        select(currency_code(company_currency), literal(Decimal(1))),
-        select(currency_code(in_force.c.currency), in_force.c.rate).where(
+        select(*point, literal(FROZEN).label("code"), one.label("rate")),
+        select(*point, currency_code(company_currency), one),
+        select(*its_point, currency_code(in_force.c.currency), in_force.c.rate).where(
             in_force.c.currency != company_currency
         ),
     )
@@ -200,14 +203,7 @@ def _rates_per_moment(moments: Any) -> Any:
         .order_by(moments.c.point, e.currency, e.valid_from.desc())
         .subquery("in_force")
     )
-    one = literal(Decimal(1))
-    return union_all(
-        select(moments.c.point, literal(FROZEN).label("code"), one.label("rate")),
-        select(moments.c.point, currency_code(company_currency), one),
-        select(in_force.c.point, currency_code(in_force.c.currency), in_force.c.rate).where(
-            in_force.c.currency != company_currency
-        ),
-    )
+    return _rate_lookup(in_force, moments)
 
 
 _TRENDS: dict[Hashable, Any] = {}
