@@ -8,17 +8,18 @@ closes the current version at the write's clock time and opens the next, and the
 infinity. Statement-level triggers with transition tables do it for every INSERT, UPDATE or COPY of deals
 (a rolled-back write leaves no version); a deal's delete takes its versions with it.
 
-The migration that introduced the table, and the seed, fill it from the recorded changes (deal_changes)
-with `backfill_statement`: the value of a field at a moment is the old value of its first change after the
-moment, else today's. The history records a
-deal's *effective* category and probability (the stage's unless overridden); a version's override is that
-value where it differs from what its stage gives today, and, for deals whose history never recorded the
-field, the deal's override of today. A closed version's frozen rate is the deal's (when it is closed in
-the same currency today), else the rate in force on the day the version began.
+The migration that introduced the table, the seed and `pipecast history rebuild` fill it from the recorded
+changes (deal_changes) with `backfill_statement`: the value of a field at a moment is the old value of its
+first change after the moment, else today's. The history records a deal's *effective* category and
+probability (the stage's unless overridden); a version's override is that value where it differs from
+what its stage gives today, and, for deals whose history never recorded the field, the deal's override of
+today. A closed version's frozen rate is the deal's (when it is closed in the same currency today), else
+the rate in force on the day the version began.
 
 As of a moment T, the forecast's figures are the rollups (today's) minus what the versions that began
 after T add, plus what the versions that ended after T add: a read that costs what the changes since T
-cost, not what the deals cost (`as_of_rollups`).
+cost, not what the deals cost (`as_of_rollups`; for many moments at once, `trend_rollups`). The waterfall
+(`waterfall`) compares the versions of the subject's changed deals at two moments.
 """
 
 from collections.abc import Hashable, Sequence
