@@ -117,10 +117,30 @@ class Goal(relay.Node):
         return User.of(user) if user else None
 
 
+@strawberry.type
+class _Entry:
+    """What a submission and an adjustment both show of their stored record: whom, which pipeline and
+    which period it is for."""
+
+    record: strawberry.Private[Any]  # a SubmissionRecord or an AdjustmentRecord
+
+    @strawberry.field
+    async def subject(self, info: strawberry.Info[Context]) -> ForecastSubject:
+        return await _subject(info.context, Subject.of(self.record.user_id, self.record.team_id))
+
+    @strawberry.field
+    async def pipeline(self, info: strawberry.Info[Context]) -> Pipeline:
+        return await _pipeline(info, self.record.pipeline_id)
+
+    @strawberry.field
+    async def period(self, info: strawberry.Info[Context]) -> PeriodInfo:
+        return await _period(info, self.record.period)
+
+
 @strawberry.type(
     description="A forecast someone submitted; the latest for a subject and period is the current one."
 )
-class ForecastSubmission(relay.Node):
+class ForecastSubmission(relay.Node, _Entry):
     id: relay.NodeID[int]
     amount: Decimal
     note: str | None
@@ -145,18 +165,6 @@ class ForecastSubmission(relay.Node):
         return [cls.of(r) if r else None for r in records]
 
     @strawberry.field
-    async def subject(self, info: strawberry.Info[Context]) -> ForecastSubject:
-        return await _subject(info.context, Subject.of(self.record.user_id, self.record.team_id))
-
-    @strawberry.field
-    async def pipeline(self, info: strawberry.Info[Context]) -> Pipeline:
-        return await _pipeline(info, self.record.pipeline_id)
-
-    @strawberry.field
-    async def period(self, info: strawberry.Info[Context]) -> PeriodInfo:
-        return await _period(info, self.record.period)
-
-    @strawberry.field
     async def submitted_by(self, info: strawberry.Info[Context]) -> User:
         user = await resolve_users.user(info.context, self.record.submitted_by)
         assert user is not None  # a foreign key
@@ -169,7 +177,7 @@ class ForecastSubmissionConnection(Connection[ForecastSubmission]):
 
 
 @strawberry.type(description="A manager's judgment of a subject's forecast for a period.")
-class ForecastAdjustment(relay.Node):
+class ForecastAdjustment(relay.Node, _Entry):
     id: relay.NodeID[int]
     amount: Decimal | None = strawberry.field(
         description="The adjusted forecast, company currency; null when this entry clears the adjustment."
@@ -194,18 +202,6 @@ class ForecastAdjustment(relay.Node):
     ) -> list[Any]:
         records = await resolve.adjustment_by_ids(info.context, [int(i) for i in node_ids])
         return [cls.of(r) if r else None for r in records]
-
-    @strawberry.field
-    async def subject(self, info: strawberry.Info[Context]) -> ForecastSubject:
-        return await _subject(info.context, Subject.of(self.record.user_id, self.record.team_id))
-
-    @strawberry.field
-    async def pipeline(self, info: strawberry.Info[Context]) -> Pipeline:
-        return await _pipeline(info, self.record.pipeline_id)
-
-    @strawberry.field
-    async def period(self, info: strawberry.Info[Context]) -> PeriodInfo:
-        return await _period(info, self.record.period)
 
     @strawberry.field
     async def adjusted_by(self, info: strawberry.Info[Context]) -> User:

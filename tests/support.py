@@ -68,6 +68,28 @@ def pipecast(*args: str, env: dict[str, str], timeout: float = 120) -> subproces
     )
 
 
+def post(base: str, token: str, query: str, **variables: Any) -> Any:
+    """The `data` of an operation sent to a running server (synchronously); fails on any error."""
+    response = httpx.post(
+        f"{base}/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    body = response.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def cli_admin(env: dict[str, str]) -> str:
+    """A token for a first admin created with `pipecast create-user --admin`, as an operator would."""
+    created = pipecast(
+        "create-user", "--email", "root@example.com", "--name", "Root Admin", "--admin", env=env
+    )
+    assert created.returncode == 0, created.stderr
+    return token_for(int(from_base64(created.stdout.strip())[1]))
+
+
 async def errors(
     client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, *, token: str
 ) -> list[dict[str, Any]]:

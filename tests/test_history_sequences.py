@@ -19,11 +19,10 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strawberry.relay import from_base64
 
 from db.periods import period_containing
 from tests.builders import CLASSIC_STAGES
-from tests.support import SECRET, cli_env, pipecast, served, token_for
+from tests.support import SECRET, cli_admin, cli_env, post, served
 
 pytestmark = pytest.mark.slow  # a server process
 
@@ -38,32 +37,16 @@ CHANGES = """query($s: SubjectInput!, $p: ID!, $period: Period!, $from: DateTime
     startTotal endTotal steps { kind amount dealCount deals(first: 200) { edges { node { id } } } } } }"""
 
 
-def _post(base: str, token: str, query: str, **variables: Any) -> Any:
-    response = httpx.post(
-        f"{base}/graphql",
-        json={"query": query, "variables": variables},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=60,
-    )
-    body = response.json()
-    assert "errors" not in body, body
-    return body["data"]
-
-
 @pytest.fixture(scope="module")
 def world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     env = cli_env(DATABASE_URL=database_url, PIPECAST_JWT_SECRET=SECRET)
-    created = pipecast(
-        "create-user", "--email", "root@example.com", "--name", "Root Admin", "--admin", env=env
-    )
-    assert created.returncode == 0, created.stderr
-    admin = token_for(int(from_base64(created.stdout.strip())[1]))
+    admin = cli_admin(env)
     with served(env=env, log=tmp_path_factory.mktemp("history") / "serve.log") as server:
         base = server.base
-        _post(base, admin, "mutation($i: ExchangeRateInput!) { setExchangeRate(input: $i) { rate } }",
+        post(base, admin, "mutation($i: ExchangeRateInput!) { setExchangeRate(input: $i) { rate } }",
               i={"currency": "EUR", "rate": "1.1234", "validFrom": "2020-01-01"})  # fmt: skip
         teams = [
-            _post(
+            post(
                 base,
                 admin,
                 "mutation($i: CreateTeamInput!) { createTeam(input: $i) { id } }",
@@ -73,9 +56,9 @@ def world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         ]
         owners = []
         for n, team in enumerate((teams[0], teams[0], teams[1])):
-            user = _post(base, admin, "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
+            user = post(base, admin, "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
                          i={"name": f"Owner {n}", "email": f"owner{n}@example.com", "salesSeat": True})["createUser"]["id"]  # fmt: skip
-            _post(base, admin, "mutation($i: TeamMembershipInput!) { setTeamMembership(input: $i) { primary } }",
+            post(base, admin, "mutation($i: TeamMembershipInput!) { setTeamMembership(input: $i) { primary } }",
                   i={"teamId": team, "userId": user, "role": "MEMBER", "primary": True})  # fmt: skip
             owners.append(user)
         yield {
@@ -125,7 +108,7 @@ def _input(world: dict[str, Any], stages: dict[str, str], fields: dict[str, Any]
 
 def _totals(world: dict[str, Any], pipeline: str) -> list[str]:
     return [
-        _post(world["base"], world["admin"], TABLE, p=pipeline, period=PERIOD.key, t=team)["forecast"][
+        post(world["base"], world["admin"], TABLE, p=pipeline, period=PERIOD.key, t=team)["forecast"][
             "summary"
         ]["total"]
         for team in world["teams"]
@@ -152,13 +135,13 @@ def test_the_steps_add_up(
     world: dict[str, Any], start: list[dict[str, Any]], changes: list[tuple[int, dict[str, Any]]]
 ) -> None:
     base, admin = world["base"], world["admin"]
-    pipeline = _post(base, admin, "mutation($i: CreatePipelineInput!) { createPipeline(input: $i) { id stages { id label } } }",
+    pipeline = post(base, admin, "mutation($i: CreatePipelineInput!) { createPipeline(input: $i) { id stages { id label } } }",
                      i={"name": f"Sequence {next(world['pipelines'])}", "stages": CLASSIC_STAGES})["createPipeline"]  # fmt: skip
     stages = {s["label"]: s["id"] for s in pipeline["stages"]}
 
     def create(fields: dict[str, Any]) -> str:
         given_ = _input(world, stages, fields)
-        deal = _post(base, admin, "mutation($i: CreateDealInput!) { createDeal(input: $i) { id } }",
+        deal = post(base, admin, "mutation($i: CreateDealInput!) { createDeal(input: $i) { id } }",
                      i={"name": "d", "pipelineId": pipeline["id"]} | given_)  # fmt: skip
         return str(deal["createDeal"]["id"])
 
@@ -184,7 +167,7 @@ def test_the_steps_add_up(
     b = _moment()
     after = _totals(world, pipeline["id"])
     for team, start_total, end_total in zip(world["teams"], before, after, strict=True):
-        found = _post(base, admin, CHANGES, s={"teamId": team}, p=pipeline["id"], period=PERIOD.key,
+        found = post(base, admin, CHANGES, s={"teamId": team}, p=pipeline["id"], period=PERIOD.key,
                       **{"from": a.isoformat(), "to": b.isoformat()})["forecastChanges"]  # fmt: skip
         assert (found["startTotal"], found["endTotal"]) == (start_total, end_total)
         amounts = [Decimal(s["amount"]) for s in found["steps"]]

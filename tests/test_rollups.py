@@ -22,14 +22,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from sqlalchemy import text
-from strawberry.relay import from_base64
 
 from db import rollups
 from db.engine import create_engine
 from db.tables import rollup_measure
 from db.vocabulary import FORECAST_CATEGORIES
 from tests.builders import CLASSIC_STAGES
-from tests.support import SECRET, cli_env, pipecast, served, token_for
+from tests.support import SECRET, cli_admin, cli_env, pipecast, post, served
 
 pytestmark = pytest.mark.slow  # server processes, fuzzing or long runs: `pytest -m "not slow"` skips them
 
@@ -40,18 +39,6 @@ CLOSES = ["2026-09-30", "2026-10-01", "2026-11-15", "2026-12-31", "2027-01-01"]
 AMOUNTS = ["0.01", "0.05", "10.00", "333.33", "1234.56"]
 CURRENCIES = ["USD", "EUR", "GBP"]
 CATEGORIES = ["PIPELINE", "BEST_CASE", "COMMIT"]
-
-
-def _post(base: str, token: str, query: str, **variables: Any) -> Any:
-    response = httpx.post(
-        f"{base}/graphql",
-        json={"query": query, "variables": variables},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=60,
-    )
-    body = response.json()
-    assert "errors" not in body, body
-    return body["data"]
 
 
 def _drift(database_url: str) -> list[rollups.Drift]:
@@ -69,24 +56,20 @@ def _drift(database_url: str) -> list[rollups.Drift]:
 @pytest.fixture(scope="module")
 def world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     env = cli_env(DATABASE_URL=database_url, PIPECAST_JWT_SECRET=SECRET)
-    created = pipecast(
-        "create-user", "--email", "root@example.com", "--name", "Root Admin", "--admin", env=env
-    )
-    assert created.returncode == 0, created.stderr
-    admin = token_for(int(from_base64(created.stdout.strip())[1]))
+    admin = cli_admin(env)
     with served("--workers", "2", env=env, log=tmp_path_factory.mktemp("rollups") / "serve.log") as server:
         base = server.base
         for currency, rate in (("EUR", "1.50"), ("GBP", "0.75")):
-            _post(base, admin, "mutation($i: ExchangeRateInput!) { setExchangeRate(input: $i) { rate } }",
+            post(base, admin, "mutation($i: ExchangeRateInput!) { setExchangeRate(input: $i) { rate } }",
                   i={"currency": currency, "rate": rate, "validFrom": "2020-01-01"})  # fmt: skip
-        pipeline = _post(base, admin, "mutation($i: CreatePipelineInput!) { createPipeline(input: $i) { id stages { id label state } } }",
+        pipeline = post(base, admin, "mutation($i: CreatePipelineInput!) { createPipeline(input: $i) { id stages { id label state } } }",
                          i={"name": "Main", "stages": CLASSIC_STAGES})["createPipeline"]  # fmt: skip
-        team = _post(base, admin, 'mutation { createTeam(input: {name: "Team"}) { id } }')["createTeam"]["id"]
+        team = post(base, admin, 'mutation { createTeam(input: {name: "Team"}) { id } }')["createTeam"]["id"]
         owners = []
         for n, seat in enumerate((True, True, True, False)):
-            user = _post(base, admin, "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
+            user = post(base, admin, "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
                          i={"name": f"Owner {n}", "email": f"owner{n}@example.com", "salesSeat": seat})["createUser"]["id"]  # fmt: skip
-            _post(base, admin, "mutation($i: TeamMembershipInput!) { setTeamMembership(input: $i) { primary } }",
+            post(base, admin, "mutation($i: TeamMembershipInput!) { setTeamMembership(input: $i) { primary } }",
                   i={"teamId": team, "userId": user, "role": "MEMBER", "primary": True})  # fmt: skip
             owners.append(user)
         yield {
@@ -117,8 +100,8 @@ class Writes(RuleBasedStateMachine):
         super().__init__()
         self.deals: list[str] = []
 
-    def _post(self, query: str, **variables: Any) -> Any:
-        return _post(self.world["base"], self.world["admin"], query, **variables)
+    def post(self, query: str, **variables: Any) -> Any:
+        return post(self.world["base"], self.world["admin"], query, **variables)
 
     def _stage(self, label: Any) -> str:
         return str(next(s["id"] for s in self.world["pipeline"]["stages"] if s["label"] == label))
@@ -146,7 +129,7 @@ class Writes(RuleBasedStateMachine):
             fields["forecastCategory"] = category
         if probability is not None:
             fields["probability"] = probability
-        self.deals.append(self._post(CREATE, i=fields)["createDeal"]["id"])
+        self.deals.append(self.post(CREATE, i=fields)["createDeal"]["id"])
 
     @rule(data=st.data())
     def update(self, data: st.DataObject) -> None:
@@ -181,19 +164,19 @@ class Writes(RuleBasedStateMachine):
     @rule(stage=st.sampled_from([s["label"] for s in CLASSIC_STAGES[:5]]), category=st.sampled_from(CATEGORIES),
           probability=st.sampled_from([0.05, 0.5, 0.95]))  # fmt: skip
     def remap(self, stage: str, category: str, probability: float) -> None:
-        self._post("mutation($i: StageMappingInput!) { updateStageMapping(input: $i) { id } }",
+        self.post("mutation($i: StageMappingInput!) { updateStageMapping(input: $i) { id } }",
                    i={"stageId": self._stage(stage), "forecastCategory": category, "probability": probability})  # fmt: skip
 
     @rule(currency=st.sampled_from(["EUR", "GBP"]), rate=st.sampled_from(["0.50", "1.25", "2.00"]),
           day=st.sampled_from(["2021-01-01", "2024-06-30"]))  # fmt: skip
     def rate(self, currency: str, rate: str, day: str) -> None:
-        self._post("mutation($i: ExchangeRateInput!) { setExchangeRate(input: $i) { rate } }",
+        self.post("mutation($i: ExchangeRateInput!) { setExchangeRate(input: $i) { rate } }",
                    i={"currency": currency, "rate": rate, "validFrom": day})  # fmt: skip
 
     @rule(month=st.sampled_from([1, 2, 4, 11]))
     def fiscal_year(self, month: int) -> None:
         """The quarter buckets follow the fiscal year; 2026-Q4 then covers other months."""
-        self._post("mutation($i: CompanySettingsInput!) { updateCompanySettings(input: $i) { currency } }",
+        self.post("mutation($i: CompanySettingsInput!) { updateCompanySettings(input: $i) { currency } }",
                    i={"fiscalYearStartMonth": month})  # fmt: skip
 
     @rule(seed=st.integers(0, 1000))
@@ -206,7 +189,7 @@ class Writes(RuleBasedStateMachine):
                     "amount": chooser.choice(AMOUNTS), "ownerId": chooser.choice(self.world["owners"])}
                    for _ in range(8)]  # fmt: skip
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda change: self._post(UPDATE, i=change), changes))
+            list(pool.map(lambda change: self.post(UPDATE, i=change), changes))
 
     @invariant()
     def rollups_equal_the_deals(self) -> None:
@@ -214,12 +197,12 @@ class Writes(RuleBasedStateMachine):
 
     @invariant()
     def the_table_adds_up_the_listed_deals(self) -> None:
-        table = self._post(TABLE, p=self.world["pipeline"]["id"], t=self.world["team"])["forecast"]["users"]
+        table = self.post(TABLE, p=self.world["pipeline"]["id"], t=self.world["team"])["forecast"]["users"]
         counted: dict[str, Counter[str]] = {}
         amounts: dict[str, Decimal] = {}
         listed, after = [], None
         while True:
-            page = self._post(DEALS, p=self.world["pipeline"]["id"], after=after)["deals"]
+            page = self.post(DEALS, p=self.world["pipeline"]["id"], after=after)["deals"]
             listed += [edge["node"] for edge in page["edges"]]
             if not page["pageInfo"]["hasNextPage"]:
                 break
@@ -258,7 +241,7 @@ def test_thirty_two_writers_on_one_owner(world: dict[str, Any]) -> None:
     stages = [s["id"] for s in pipeline["stages"]]
     base, admin = world["base"], world["admin"]
     deals = [
-        _post(base, admin, CREATE, i={"name": f"Hot {n}", "pipelineId": pipeline["id"], "stageId": stages[n % 5],
+        post(base, admin, CREATE, i={"name": f"Hot {n}", "pipelineId": pipeline["id"], "stageId": stages[n % 5],
                                       "amount": "100.00", "closeDate": "2026-11-01", "ownerId": owner})["createDeal"]["id"]
         for n in range(32)
     ]  # fmt: skip
