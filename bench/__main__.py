@@ -38,6 +38,7 @@ from bench.workloads import (
     DASHBOARD_FLOOR,
     FORECAST,
     FORECAST_FLOOR,
+    FORECAST_PREDICTED,
     HOME,
     PEER_PIPECAST,
     PEER_POSTGRAPHILE,
@@ -47,7 +48,7 @@ from bench.workloads import (
     WATERFALL,
     quarter,
 )
-from db import embedded, history, rollups
+from db import embedded, history, rollups, stage_rollups
 from db.engine import asyncpg_dsn
 from pipecast.auth import issue_token
 
@@ -296,9 +297,9 @@ async def _workloads(
     async with _client(max(args.concurrency), base) as client:
         dashboard = graphql(client, DASHBOARD, {"period": period.key}, tokens["manager"])
         dashboard_admin = graphql(client, DASHBOARD, {"period": period.key}, tokens["admin"])
-        forecast = graphql(
-            client, FORECAST, {"p": pipeline_id, "period": period.key, "t": root_id}, tokens["admin"]
-        )
+        table = {"p": pipeline_id, "period": period.key, "t": root_id}
+        forecast = graphql(client, FORECAST, table, tokens["admin"])
+        predicted = graphql(client, FORECAST_PREDICTED, table, tokens["admin"])
         home = graphql(client, HOME, {"p": pipeline_id, "period": period.key}, tokens["rep"])
         region_subject = {"teamId": to_base64("Team", region)}
         waterfall = graphql(
@@ -345,6 +346,7 @@ async def _workloads(
             "a dashboard": dashboard,
             "a2 dashboard ALL": dashboard_admin,
             "b forecast": forecast,
+            "b2 forecast with predictions": predicted,
             "c mobile home": home,
             "d mixed": mixed,
             "e update deal": update,
@@ -456,8 +458,9 @@ async def _rollup_triggers(url: str, *, enabled: bool) -> None:
         if enabled:
             async with conn.transaction():
                 await conn.execute("ALTER TABLE deals ENABLE TRIGGER USER")
-                await conn.execute("TRUNCATE deal_rollups")
+                await conn.execute("TRUNCATE deal_rollups, stage_rollups")
                 await conn.execute(rollups.backfill_statement())
+                await conn.execute(stage_rollups.backfill_statement())
         else:
             await conn.execute("ALTER TABLE deals DISABLE TRIGGER USER")
     finally:

@@ -89,7 +89,7 @@ MEASURES = [c.name for c in deal_rollups.columns if c.name not in KEYS]
 fiscal_start = select(company_settings.c.fiscal_year_start_month).scalar_subquery()
 
 
-def _quarter_of(month: ColumnElement[Any]) -> ColumnElement[Any]:
+def quarter_of(month: ColumnElement[Any]) -> ColumnElement[Any]:
     """The first month of the fiscal quarter a month (its first day) is in."""
     into_quarter = func.mod(func.extract("month", month).cast(Integer) - fiscal_start + 12, 3)
     return cast(month - func.make_interval(0, into_quarter), Date)
@@ -120,7 +120,7 @@ def contributions(rows: Any, sign: int, *extra: ColumnElement[Any]) -> Select[An
         select(
             rows.c.pipeline_id.label("pipeline_id"),
             spans.c.span.label("span"),
-            case((spans.c.span == MONTH_SPAN, month), else_=_quarter_of(month)).label("month"),
+            case((spans.c.span == MONTH_SPAN, month), else_=quarter_of(month)).label("month"),
             func.coalesce(rows.c.owner_id, NO_OWNER).label("owner_id"),
             case(
                 (rows.c.frozen_rate.is_not(None), literal(FROZEN)), else_=currency_code(rows.c.currency)
@@ -155,21 +155,21 @@ def _upsert(parts: Sequence[Select[Any]]) -> Any:
     )
 
 
-def _sql(statement: Any) -> str:
+def sql_of(statement: Any) -> str:
     compiled = statement.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True})
     return str(compiled)
 
 
-def _transition(name: str) -> Any:
+def transition(name: str) -> Any:
     return table(name, *(c._copy() for c in deals.columns))
 
 
 def _trigger_function(name: str, parts: Sequence[tuple[str, int]]) -> str:
     """A trigger function folding the transition tables `parts` ((name, sign)) into the rollups."""
-    upsert = _upsert([contributions(_transition(part), sign) for part, sign in parts])
+    upsert = _upsert([contributions(transition(part), sign) for part, sign in parts])
     return f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$
 BEGIN
-  {_sql(upsert)};
+  {sql_of(upsert)};
   RETURN NULL;
 END
 $body$"""
@@ -231,7 +231,7 @@ async def requarter(conn: AsyncConnection) -> None:
     await conn.execute(text("LOCK TABLE deals IN SHARE ROW EXCLUSIVE MODE"))
     r = deal_rollups
     await conn.execute(r.delete().where(r.c.span == QUARTER_SPAN))
-    quarter = _quarter_of(r.c.month)
+    quarter = quarter_of(r.c.month)
     keys = [r.c.pipeline_id, literal(QUARTER_SPAN, SmallInteger), quarter, r.c.owner_id, r.c.currency]
     regrouped = (
         select(*keys, *(func.sum(r.c[m]) for m in MEASURES))
@@ -243,7 +243,7 @@ async def requarter(conn: AsyncConnection) -> None:
 
 def backfill_statement() -> str:
     """The SQL that fills the rollups from the deals."""
-    return _sql(postgresql.insert(deal_rollups).from_select([*KEYS, *MEASURES], _fresh()))
+    return sql_of(postgresql.insert(deal_rollups).from_select([*KEYS, *MEASURES], _fresh()))
 
 
 def _fresh() -> Select[Any]:

@@ -193,6 +193,24 @@ deal_rollups = Table(
     Column("open_amount", Numeric, nullable=False),
 )
 
+# The open deals' amounts per stage (db/stage_rollups.py): what a prediction's moments are
+# summed from (docs/prediction.md), by close month and fiscal quarter as the deal rollups. Amounts in the
+# deal's currency (open deals' rates are read through).
+stage_rollups = Table(
+    "stage_rollups",
+    metadata,
+    Column("pipeline_id", BigInteger, primary_key=True),
+    Column("span", SmallInteger, primary_key=True),  # 1: the calendar month; 3: the fiscal quarter
+    Column("month", Date, primary_key=True),  # the bucket's first month
+    Column("owner_id", BigInteger, primary_key=True),
+    Column("currency", SmallInteger, primary_key=True),
+    Column("stage_id", BigInteger, primary_key=True),
+    Column("deals", Integer, nullable=False),
+    Column("amount", Numeric, nullable=False),
+    Column("squares", Numeric, nullable=False),
+    Column("cubes", Numeric, nullable=False),
+)
+
 deal_changes = Table(
     "deal_changes",
     metadata,

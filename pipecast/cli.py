@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import sqlalchemy.exc
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.relay import to_base64
 
 from authz.roles import ADMIN, UnknownRole, assign_roles
-from db import history, rollups
+from db import history, rollups, stage_rollups
 from db.engine import DatabaseUrlError, create_engine, display_url
 from db.migrate import DatabaseBehind, ensure_current, upgrade
 from db.tables import deal_rollups
@@ -97,6 +97,14 @@ def _parser() -> argparse.ArgumentParser:
     rebuild = rollup_commands.add_parser("rebuild", help="recompute the rollups from the deals")
     rebuild.set_defaults(run=_rollups_rebuild)
 
+    backtest_cmd = commands.add_parser(
+        "backtest", help="how predictions would have done on the last ended periods"
+    )
+    backtest_cmd.add_argument("--pipeline", metavar="NAME", help="the pipeline (default: the oldest)")
+    backtest_cmd.add_argument(
+        "--periods", type=_positive, default=4, metavar="N", help="ended periods to test (default 4)"
+    )
+    backtest_cmd.set_defaults(run=_backtest)
     history_cmd = commands.add_parser("history", help="rebuild the deals' versions (the forecast's history)")
     history_commands = history_cmd.add_subparsers(required=True, metavar="ACTION")
     history_commands.add_parser(
@@ -297,16 +305,22 @@ SHOWN_DRIFT = 20
 
 
 def _rollups_verify(args: argparse.Namespace) -> None:
-    async def work(engine: AsyncEngine) -> tuple[list[rollups.Drift], int]:
+    async def work(engine: AsyncEngine) -> tuple[list[rollups.Drift], int, int]:
         async with engine.connect() as conn:
             found = await rollups.drift(conn)
+            by_stage = await stage_rollups.drift(conn)
             rows = int(await conn.scalar(select(func.count()).select_from(deal_rollups)) or 0)
-        return found, rows
+        return found, by_stage, rows
 
-    found, rows = _with_database(_settings(), work, migrate=False)
-    if not found:
+    found, by_stage, rows = _with_database(_settings(), work, migrate=False)
+    if not found and not by_stage:
         print(f"the rollups match the deals ({rows} rollup rows)")
         return
+    if by_stage:
+        print(f"{by_stage} stage rollup rows (the open deals per stage) differ from the deals")
+    if not found:
+        print("run `pipecast rollups rebuild` to recompute them")
+        sys.exit(1)
     keys = "pipeline, month, owner, stage, manual category, currency, frozen"
     print(f"{len(found)} rollup rows differ from the deals (key: {keys}; deals, amount, weighted, rest):")
     for drift in found[:SHOWN_DRIFT]:
@@ -318,13 +332,14 @@ def _rollups_verify(args: argparse.Namespace) -> None:
 
 
 def _rollups_rebuild(args: argparse.Namespace) -> None:
-    async def work(engine: AsyncEngine) -> int:
+    async def work(engine: AsyncEngine) -> tuple[int, int]:
         async with engine.begin() as conn:
-            return await rollups.rebuild(conn)
+            return await rollups.rebuild(conn), await stage_rollups.rebuild(conn)
 
     started = time.perf_counter()
-    rows = _with_database(_settings(), work, migrate=False)
-    print(f"rebuilt {rows} rollup rows from the deals in {time.perf_counter() - started:.1f} s")
+    rows, by_stage = _with_database(_settings(), work, migrate=False)
+    seconds = time.perf_counter() - started
+    print(f"rebuilt {rows} rollup rows and {by_stage} stage rollup rows from the deals in {seconds:.1f} s")
 
 
 def _history_rebuild(args: argparse.Namespace) -> None:
@@ -337,6 +352,30 @@ def _history_rebuild(args: argparse.Namespace) -> None:
     print(
         f"rebuilt {versions} deal versions from the recorded changes in {time.perf_counter() - started:.1f} s"
     )
+
+
+def _backtest(args: argparse.Namespace) -> None:
+    from pipecast.backtest import UnknownPipeline, backtest, summarize  # noqa: PLC0415
+
+    async def work(engine: AsyncEngine) -> tuple[str, list[Any]]:
+        async with engine.connect() as conn:
+            return await backtest(conn, args.pipeline, args.periods)
+
+    try:
+        name, outcomes = _with_database(_settings(), work, migrate=False)
+    except UnknownPipeline as error:
+        raise CommandError(str(error)) from None
+    print(f"backtest of {name!r}: each subject's P10–P90 at its period's start against what closed won")
+    header = ("subjects", 9), ("P10–P90 coverage", 18), ("median |P50 − actual|", 23), ("median relative", 17)
+    print(f"{'period':<10}" + "".join(f"{title:>{width}}" for title, width in header))
+    periods = sorted({o.period for o in outcomes})
+    for label, chosen in [
+        *((p.key, [o for o in outcomes if o.period == p]) for p in periods),
+        ("all", outcomes),
+    ]:
+        s = summarize(label, chosen)
+        relative = "—" if s.median_relative is None else f"{s.median_relative:.1%}"
+        print(f"{s.label:<10}{s.subjects:>9}{s.coverage:>18.1%}{s.median_error:>23,.2f}{relative:>17}")
 
 
 def _schema(args: argparse.Namespace) -> None:

@@ -111,7 +111,7 @@ class SeedSummary:
     accounts: dict[str, int]  # demo role → user id
 
 
-DEMO_PLAN = SeedPlan(teams=len(DEMO_TEAMS), users=36, deals=400, random_seed=7, demo=True)
+DEMO_PLAN = SeedPlan(teams=len(DEMO_TEAMS), users=36, deals=600, random_seed=7, demo=True)
 
 Progress = Callable[[int], None]
 
@@ -145,6 +145,7 @@ async def seed(conn: AsyncConnection, plan: SeedPlan, progress: Progress = lambd
             progress=progress,
         )
         await _history(conn, plan)
+        await _lifecycles(conn, plan, pipeline_id)
         # The versions the COPY's trigger wrote know nothing of the history written after it: those of
         # the deals with a history are rebuilt from it.
         changed = "SELECT deal_id FROM deal_changes"
@@ -161,6 +162,7 @@ async def seed(conn: AsyncConnection, plan: SeedPlan, progress: Progress = lambd
 
 async def _exchange_rates(conn: AsyncConnection, today: date) -> list[tuple[date, Decimal]]:
     rates = [
+        (today - timedelta(days=800), Decimal("1.0480000000")),  # before the earliest seeded deal
         (today - timedelta(days=365), Decimal("1.0650000000")),
         (today - timedelta(days=120), Decimal("1.0820000000")),
         (today - timedelta(days=30), Decimal("1.0910000000")),
@@ -294,8 +296,11 @@ async def _deals(
     progress: Progress,
 ) -> None:
     quarter = period_containing(plan.today, "QUARTER")
-    first, last = quarter.shifted(-1).start(), quarter.shifted(1).end()
-    span = (last - first).days
+    # Most deals close between the previous quarter and the next; a share closed in the six quarters
+    # before, the past that predictions learn from (their stage walks: _lifecycles).
+    earliest, first, last = quarter.shifted(-7).start(), quarter.shifted(-1).start(), quarter.shifted(1).end()
+    span, past = (last - first).days, (first - earliest).days
+    past_share = 1 / 3 if plan.demo else 0.1
     now = datetime.combine(plan.today, time(12), UTC)
     open_stages = [s for s in stage_rows if s[1] == "OPEN"]
     closed_stages = [s for s in stage_rows if s[1] != "OPEN"]
@@ -304,7 +309,7 @@ async def _deals(
     def rate_on(day: date) -> Decimal:
         return max((r for r in rates if r[0] <= day), default=rates[0])[1]
 
-    days = [first + timedelta(days=d) for d in range(span + 1)]
+    days = [earliest + timedelta(days=d) for d in range(past + span + 1)]
     mornings = [datetime.combine(day, time(9), UTC) for day in days]
     lead_times = [timedelta(days=d) for d in range(5, 200)]
     touch = [timedelta(days=d) for d in range(4)]
@@ -321,7 +326,7 @@ async def _deals(
 
     def rows() -> Iterator[tuple[object, ...]]:
         for n in range(plan.deals):
-            d = randbelow(span + 1)
+            d = randbelow(past) if random_() < past_share else past + randbelow(span + 1)
             if days[d] < plan.today and random_() < 0.75:
                 stage = won if random_() < 0.6 else closed_stages[randbelow(len(closed_stages))]
             else:
@@ -483,6 +488,48 @@ async def _history(conn: AsyncConnection, plan: SeedPlan) -> None:
             """
         ),
         {"start": datetime.combine(start, time(0), UTC), "now": now, "days": days},
+    )
+
+
+async def _lifecycles(conn: AsyncConnection, plan: SeedPlan, pipeline_id: int) -> None:
+    """The recorded stage walks of the closed deals: each entered the first open stage when created and
+    moved up one stage at a time, evenly over its life, to the last open stage it reached (every one for
+    a won deal, one to all for a lost one), then closed on its close date; a quarter of them had their
+    close date pushed 60 days at mid-life (slipped). So learned win and slip rates differ by stage, and
+    from the configured probabilities. Bulk data walks an eighth of its closed deals (tens of thousands
+    in a lookback, plenty to learn from): rebuilding the versions of all would triple the seed's time."""
+    await conn.execute(
+        text(
+            """
+            INSERT INTO deal_changes (deal_id, at, actor_id, field, old_value, new_value)
+            WITH walk AS (
+              SELECT id, row_number() OVER (ORDER BY display_order) AS ord FROM stages
+              WHERE pipeline_id = :pipeline AND state = 'OPEN'
+            ), closed AS (
+              SELECT d.id, d.owner_id, d.stage_id, d.created_at, d.close_date,
+                     (d.close_date + time '09:00') AT TIME ZONE 'UTC' AS closed_at,
+                     CASE WHEN s.state = 'WON' THEN (SELECT count(*) FROM walk)
+                          ELSE 1 + d.id % (SELECT count(*) FROM walk) END AS reached
+              FROM deals d JOIN stages s ON s.id = d.stage_id
+              WHERE d.pipeline_id = :pipeline AND s.state <> 'OPEN' AND d.close_date < :today
+                AND d.id % :every = 0
+            ), steps AS (
+              SELECT c.*, w.ord, w.id AS step, lag(w.id) OVER (PARTITION BY c.id ORDER BY w.ord) AS before
+              FROM closed c JOIN walk w ON w.ord <= c.reached
+            )
+            SELECT id, created_at + (closed_at - created_at) * (ord - 1) / reached, owner_id, 'stage',
+                   before::text, step::text
+            FROM steps WHERE ord > 1
+            UNION ALL
+            SELECT id, closed_at, owner_id, 'stage', step::text, stage_id::text FROM steps WHERE ord = reached
+            UNION ALL
+            SELECT id, created_at + (closed_at - created_at) / 2 + interval '1 minute', owner_id, 'closeDate',
+                   (close_date - 60)::text, close_date::text
+            FROM closed WHERE id % 4 = 0 AND created_at::date < close_date - 60
+            ORDER BY 2
+            """
+        ),
+        {"pipeline": pipeline_id, "today": plan.today, "every": 1 if plan.demo else 8},
     )
 
 

@@ -6,9 +6,10 @@ from datetime import date
 from decimal import Decimal
 
 from db import pipelines as db
-from db import rollups
+from db import rollups, stage_rollups
 from db.periods import Period, PeriodKind, period_containing
 from db.pipelines import CompanySettingsRecord, ExchangeRateRecord, PipelineRecord, StageRecord
+from db.predictions import forget_learned
 from resolvers import validation as check
 from resolvers.common import audit, found, in_api_terms, node_target
 from resolvers.context import Context
@@ -154,6 +155,7 @@ async def update_stage_mapping(
         before = {k: getattr(stage, k) for k in values}
         if values and before != values:
             await rollups.restage(conn, stage_id, lambda: db.update_stage(conn, stage_id, values))
+            forget_learned()  # the learned win rates' prior is the stage's probability
             await audit(
                 conn,
                 context,
@@ -181,6 +183,7 @@ async def update_company_settings(
         after = await db.update_company_settings(conn, values)
         if after.fiscal_year_start_month != before.fiscal_year_start_month:
             await rollups.requarter(conn)  # the rollups' quarter buckets follow the fiscal year
+            await stage_rollups.requarter(conn)
         if after != before:
             await audit(
                 conn,

@@ -1,11 +1,12 @@
 """The forecast tool's types: goals, submissions, adjustments, forecast rows and the forecast table."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 import strawberry
+from graphql import FieldNode, FragmentDefinitionNode
 from strawberry import relay
 
 from db.forecasts import Subject
@@ -21,7 +22,7 @@ from resolvers.errors import BadUserInput
 from schema import ids
 from schema.deals import Deal, DealConnection, money
 from schema.enums import ForecastCategory, WaterfallStepKind
-from schema.pagination import Connection, arguments, connection
+from schema.pagination import Connection, arguments, connection, names_in
 from schema.pipelines import PeriodInfo, Pipeline
 from schema.teams import Team
 from schema.users import User
@@ -234,6 +235,33 @@ def _m(value: Decimal | None) -> Decimal | None:
 
 
 @strawberry.type(
+    description="A statistical range for closedWon at the period's end: the learned stage win and slip rates "
+    "(Pipeline.outcomeRates) applied to the open deals in scope that the viewer may see, each closing won "
+    "independently. Deterministic for the same data; docs/prediction.md says how it is computed."
+)
+class ForecastPrediction:
+    p10: Decimal = strawberry.field(description="10 % of outcomes close less than this.")
+    p50: Decimal = strawberry.field(description="The median outcome.")
+    p90: Decimal = strawberry.field(description="90 % of outcomes close at most this.")
+    expected: Decimal = strawberry.field(description="closedWon + Σ chance × amount of the open deals.")
+    open_deals: int = strawberry.field(description="Open deals in scope that the prediction counted.")
+    basis: int = strawberry.field(description="Closed deals the stage win and slip rates were learned from.")
+
+    @classmethod
+    def of(cls, found: resolve.RowPrediction) -> "ForecastPrediction":
+        p = found.prediction
+        return cls(
+            p10=p.p10, p50=p.p50, p90=p.p90, expected=p.expected, open_deals=p.open_deals, basis=found.basis
+        )
+
+
+def asks_prediction(nodes: Iterable[FieldNode], fragments: Mapping[str, FragmentDefinitionNode]) -> bool:
+    """Whether a selection under these field nodes names `prediction` at any depth: the rows' predictions
+    are then worked out with the table, in two statements for all of them."""
+    return "prediction" in names_in(nodes, fragments, deep=True)
+
+
+@strawberry.type(
     description="One subject's numbers for a pipeline and period: a user's own deals, or a team's counted "
     "users' (sales-seat users whose primary team is the team or below), among the deals the viewer may see. "
     "Amounts are in the company currency, rounded to cents; goals and submissions are null where the viewer "
@@ -352,6 +380,14 @@ class ForecastRow:
     def call(self) -> Decimal | None:
         return _m(self.row.call)
 
+    @strawberry.field(
+        description="A statistical range for closedWon at the period's end (docs/prediction.md). Null for a "
+        "period that has ended. A restricted row has one too: it rests on deals only."
+    )
+    def prediction(self) -> ForecastPrediction | None:
+        found = self.row.prediction
+        return ForecastPrediction.of(found) if found is not None else None
+
 
 @strawberry.type(
     description="The forecast table: a summary row, one row per sub-team and one per counted user."
@@ -400,9 +436,10 @@ async def subject_forecast_row(
     *,
     pipeline_id: strawberry.ID | None = None,
     period: Period | None = None,
+    predict: bool = False,
 ) -> ForecastRow | None:
     """User.forecast and Team.forecast (also written by the compiled read path)."""
-    found = await resolve.subject_row(context, subject, _pipeline_id(pipeline_id), period)
+    found = await resolve.subject_row(context, subject, _pipeline_id(pipeline_id), period, predict=predict)
     if found is None:
         return None
     row, place = found
@@ -412,7 +449,10 @@ async def subject_forecast_row(
 async def subject_forecast(
     info: strawberry.Info[Context], subject: Subject, pipeline_id: strawberry.ID | None, period: Period | None
 ) -> ForecastRow | None:
-    return await subject_forecast_row(info.context, subject, pipeline_id=pipeline_id, period=period)
+    predict = asks_prediction(info._raw_info.field_nodes, info._raw_info.fragments)
+    return await subject_forecast_row(
+        info.context, subject, pipeline_id=pipeline_id, period=period, predict=predict
+    )
 
 
 async def forecast_table(
@@ -421,10 +461,11 @@ async def forecast_table(
     pipeline_id: strawberry.ID | None = None,
     period: Period | None = None,
     team_id: strawberry.ID | None = None,
+    predict: bool = False,
 ) -> "Forecast":
     """The forecast table (Query.forecast, also written by the compiled read path)."""
     team = ids.decode(team_id, "Team", "teamId") if team_id is not None else None
-    table = await resolve.forecast_table(context, _pipeline_id(pipeline_id), period, team)
+    table = await resolve.forecast_table(context, _pipeline_id(pipeline_id), period, team, predict=predict)
     return Forecast(table=table)
 
 
@@ -584,7 +625,10 @@ class ForecastQuery:
             ),
         ] = None,
     ) -> Forecast:
-        return await forecast_table(info.context, pipeline_id=pipeline_id, period=period, team_id=team_id)
+        predict = asks_prediction(info._raw_info.field_nodes, info._raw_info.fragments)
+        return await forecast_table(
+            info.context, pipeline_id=pipeline_id, period=period, team_id=team_id, predict=predict
+        )
 
     @strawberry.field(description="A subject's adjustments the viewer may see, newest first.")
     async def forecast_adjustments(

@@ -1,10 +1,16 @@
 """Relay connections with keyset cursors and totalCount."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 import strawberry
-from graphql import FieldNode, FragmentSpreadNode, GraphQLResolveInfo, InlineFragmentNode, SelectionSetNode
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLResolveInfo,
+    InlineFragmentNode,
+)
 
 from db.pagination import Key, Page, PageRequest
 from resolvers.context import Context
@@ -68,19 +74,27 @@ def arguments(
     return PageRequest(size, start, wants(info._raw_info, "totalCount"))
 
 
-def wants(info: GraphQLResolveInfo[Any], name: str) -> bool:
-    """Whether the current field's selection asks for `name` (through fragments too)."""
-
-    def walk(selections: SelectionSetNode | None) -> Iterable[str]:
+def names_in(
+    nodes: Iterable[FieldNode], fragments: Mapping[str, FragmentDefinitionNode], *, deep: bool = False
+) -> Iterator[str]:
+    """The names of the fields selected under these field nodes (through fragments; `deep`: at any depth)."""
+    pending = [n.selection_set for n in nodes]
+    while pending:
+        selections = pending.pop()
         for selection in selections.selections if selections else ():
             if isinstance(selection, FieldNode):
                 yield selection.name.value
+                if deep:
+                    pending.append(selection.selection_set)
             elif isinstance(selection, InlineFragmentNode):
-                yield from walk(selection.selection_set)
+                pending.append(selection.selection_set)
             elif isinstance(selection, FragmentSpreadNode):
-                yield from walk(info.fragments[selection.name.value].selection_set)
+                pending.append(fragments[selection.name.value].selection_set)
 
-    return any(name in walk(field.selection_set) for field in info.field_nodes)
+
+def wants(info: GraphQLResolveInfo[Any], name: str) -> bool:
+    """Whether the current field's selection asks for `name` (through fragments too)."""
+    return name in names_in(info.field_nodes, info.fragments)
 
 
 __all__ = ["Connection", "Edge", "Key", "PageInfo", "arguments", "connection"]

@@ -65,6 +65,29 @@ class Stage(relay.Node):
         return [cls.of(r) if r else None for r in records]
 
 
+@strawberry.type(
+    description="A stage's outcomes over a lookback: how often the closed deals that were ever in it were "
+    "won, and how often they slipped."
+)
+class StageOutcomeRates:
+    stage: Stage = strawberry.field(description="The stage.")
+    win_rate: float = strawberry.field(
+        description="(won + 10 × the stage's probability) ÷ (observed + 10): the probability is a prior "
+        "worth ten deals."
+    )
+    slip_rate: float = strawberry.field(
+        description="The share of the observed deals whose final close date fell in a later period than "
+        "the one they had when they first entered the stage."
+    )
+    observed: int = strawberry.field(description="Closed deals of the lookback that were ever in this stage.")
+
+    @classmethod
+    def of(cls, stage: StageRecord, rate: Any) -> "StageOutcomeRates":
+        return cls(
+            stage=Stage.of(stage), win_rate=rate.win_rate, slip_rate=rate.slip_rate, observed=rate.observed
+        )
+
+
 @strawberry.type(description="A sales pipeline: ordered stages and its forecast settings.")
 class Pipeline(relay.Node):
     id: relay.NodeID[int]
@@ -93,6 +116,19 @@ class Pipeline(relay.Node):
     @strawberry.field(description="The stages in display order.")
     async def stages(self, info: strawberry.Info[Context]) -> list[Stage]:
         return [Stage.of(s) for s in await resolve.stages_of(info.context, self.id)]
+
+    @strawberry.field(
+        description="The learned rates behind predictions, for the period's lookback: the deals closed "
+        "during the four ended periods before it (before the current one, for a later period). Default: the "
+        "current period."
+    )
+    async def outcome_rates(
+        self, info: strawberry.Info[Context], period: Period | None = None
+    ) -> list[StageOutcomeRates]:
+        from resolvers.forecasts import outcome_rates  # noqa: PLC0415  (forecasts build on pipelines)
+
+        found, _ = await outcome_rates(info.context, self.id, period)
+        return [StageOutcomeRates.of(stage, rate) for stage, rate in found]
 
     @strawberry.field(description="Today's period of this pipeline's kind.")
     async def current_period(self, info: strawberry.Info[Context]) -> PeriodInfo:

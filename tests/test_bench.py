@@ -28,7 +28,8 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path, server_url: str) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = json.loads(out.read_text())
-    workloads = ("a dashboard", "a2 dashboard ALL", "b forecast", "c mobile home", "d mixed", "e update deal")
+    workloads = ("a dashboard", "a2 dashboard ALL", "b forecast", "b2 forecast with predictions", "c mobile home",
+                 "d mixed", "e update deal")  # fmt: skip
     variants = (
         ("e update deal", "no rollups"),
         ("e update deal", "no history"),

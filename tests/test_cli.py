@@ -152,7 +152,7 @@ async def test_seed_demo_builds_a_demo_company(server_url: str, template_databas
     assert result.returncode == 0, result.stderr
     assert (
         result.stdout.strip()
-        == "seeded 8 teams, 36 users and 400 deals in " + result.stdout.split(" in ")[1].strip()
+        == "seeded 8 teams, 36 users and 600 deals in " + result.stdout.split(" in ")[1].strip()
     )
     engine = create_engine(url)
     try:
@@ -180,13 +180,19 @@ async def test_seed_demo_builds_a_demo_company(server_url: str, template_databas
             manager, rep = by_email["manager@example.com"], by_email["rep@example.com"]
             assert manager.split()[-1] != rep.split()[-1]
             assert len({name.split()[-1] for _, name in named}) >= 25
-            # History inside the current quarter, so the signals and trends move.
-            changes = text("SELECT count(DISTINCT deal_id), count(DISTINCT field) FROM deal_changes")
+            # History inside the current quarter, so the signals and trends move; and the closed deals'
+            # stage walks and slips before it, so predictions have a past to learn from.
+            changes = text("SELECT count(DISTINCT deal_id), array_agg(DISTINCT field) FROM deal_changes")
             moved, fields = (await conn.execute(changes)).one()
             assert moved > 50
-            assert fields == 2
+            assert sorted(fields) == ["amount", "closeDate", "stage"]
+            walked = text(
+                "SELECT count(DISTINCT c.deal_id) FROM deal_changes c JOIN deals d ON d.id = c.deal_id "
+                "JOIN stages s ON s.id = d.stage_id WHERE s.state <> 'OPEN' AND c.field = 'stage'"
+            )
+            assert await conn.scalar(walked) > 100
             assert await conn.scalar(select(func.count()).select_from(users)) == 37
-            assert await conn.scalar(select(func.count()).select_from(deals)) == 400
+            assert await conn.scalar(select(func.count()).select_from(deals)) == 600
             assert await conn.scalar(select(func.count(func.distinct(deals.c.currency)))) == 2
             categories = select(func.count(func.distinct(deal_category))).select_from(DEALS)
             assert await conn.scalar(categories) == 5

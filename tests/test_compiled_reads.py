@@ -233,6 +233,10 @@ SERVED = {
         q: stageMovement(from: "2026-10-01", to: "2026-12-31") qw: weightedChange(from: "2026-10-01", to: "2026-12-31")
         n: stageMovement(from: "2026-11-01", to: "2026-11-30") nw: weightedChange(from: "2026-11-01", to: "2026-11-30")
         s: stageMovement(from: "2026-08-01", to: "2026-12-31") } } } }""",
+    "predictions": """query($p: ID!, $period: Period!) { forecast(pipelineId: $p, period: $period) {
+        summary { closedWon ...P } teams { prediction { p50 openDeals } } users { prediction { p10 p90 } } }
+        viewer { forecast(pipelineId: $p, period: $period) { prediction { p50 basis } } } }
+        fragment P on ForecastRow { prediction { p10 p50 p90 expected openDeals basis } }""",
     "aliases, fragments, directives": """query($yes: Boolean!, $no: Boolean!) { ...Q
         deals(first: 3) { edges { node { ...D name n: name ... on Deal { amount @include(if: $yes) currency @skip(if: $yes) } } } }
         again: deals(first: 3) @include(if: $no) { totalCount } }
@@ -243,6 +247,7 @@ SERVED = {
 # Documents with a field the compiled path does not write: answered by the executor, whole.
 EXECUTED = {
     "roles": "{ viewer { name roles } }",
+    "outcome rates": "{ pipelines { outcomeRates { stage { label } winRate slipRate observed } } }",
     "team forecast rows": 'query($p: ID!) { teams { edges { node { forecast(pipelineId: $p, period: "2026-Q4") { total } } } } }',
     "introspection": '{ __typename a: __type(name: "Deal") { name } }',
 }

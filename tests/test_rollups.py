@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from sqlalchemy import text
 
-from db import rollups
+from db import rollups, stage_rollups
 from db.engine import create_engine
 from db.tables import rollup_measure
 from db.vocabulary import FORECAST_CATEGORIES
@@ -41,12 +41,14 @@ CURRENCIES = ["USD", "EUR", "GBP"]
 CATEGORIES = ["PIPELINE", "BEST_CASE", "COMMIT"]
 
 
-def _drift(database_url: str) -> list[rollups.Drift]:
-    async def check() -> list[rollups.Drift]:
+def _drift(database_url: str) -> list[Any]:
+    """The deal rollup rows that differ from the deals, and one entry per differing stage rollup row."""
+
+    async def check() -> list[Any]:
         engine = create_engine(database_url)
         try:
             async with engine.connect() as conn:
-                return await rollups.drift(conn)
+                return [*await rollups.drift(conn), *["stage rollup row"] * await stage_rollups.drift(conn)]
         finally:
             await engine.dispose()
 
@@ -308,6 +310,7 @@ def test_operators_verify_and_rebuild(world: dict[str, Any]) -> None:
         engine = create_engine(world["url"])
         async with engine.begin() as conn:
             await conn.execute(text("UPDATE deal_rollups SET amount_commit = amount_commit + 7"))
+            await conn.execute(text("UPDATE stage_rollups SET squares = squares + 1"))
             await conn.execute(
                 text(
                     "DELETE FROM deal_rollups WHERE ctid IN (SELECT ctid FROM deal_rollups WHERE deals_pipeline > 0 LIMIT 1)"
@@ -320,6 +323,7 @@ def test_operators_verify_and_rebuild(world: dict[str, Any]) -> None:
     assert drifted.returncode == 1
     assert "rollup rows differ from the deals" in drifted.stdout
     assert "the deals add up to" in drifted.stdout
+    assert "stage rollup rows (the open deals per stage) differ from the deals" in drifted.stdout
     rebuilt = pipecast("rollups", "rebuild", env=env)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert rebuilt.stdout.startswith("rebuilt ")

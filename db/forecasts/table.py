@@ -108,7 +108,7 @@ def _figures(values: Sequence[Any]) -> Figures | None:
     return Figures(tuple(map(int, values[:_N])), tuple(values[_N : 2 * _N]), values[-2], values[-1])
 
 
-def _rates(day: ColumnElement[Any] | None = None) -> Any:
+def rollup_rates(day: ColumnElement[Any] | None = None) -> Any:
     """The rate of each rollup currency to the company currency — db.deals.rate_of as a lookup: FROZEN
     amounts and the company currency's at 1, the others at the rate in force today (or on `day`; none:
     no rate)."""
@@ -142,7 +142,7 @@ def owner_figures(
     today's, or as of the moment `at` (db.history) at the rates in force on its day.
     `weighted`: the pipeline forecasts weighted amounts."""
     r = deal_rollups if at is None else history.as_of_rollups(pipeline_id, at, month, span, owners)
-    rates = _rates(None if at is None else _day_of(at)).subquery("rates")
+    rates = rollup_rates(None if at is None else _day_of(at)).subquery("rates")
     owner = func.nullif(r.c.owner_id, NO_OWNER)
     allowed = visible(owner)
     return (

@@ -42,6 +42,10 @@ class Row:
     ended: bool
     adjustment: Any = None  # the adjustment in force that the viewer may see (a record), or None
     own_call: Decimal | None = None
+    # Whose deals the row counts, as keys of db.predictions (a summary of several teams: theirs), and its
+    # prediction (resolvers/forecasts/outlook.py) when one was asked for and the period has not ended.
+    keys: tuple[tuple[str, int | None], ...] = ()
+    prediction: Any = None
 
     @property
     def call(self) -> Decimal | None:
@@ -178,12 +182,16 @@ def row(
     open_: bool,
     adjustment: Any = None,
     call: Decimal | None = None,
+    keys: tuple[tuple[str, int | None], ...] = (),
 ) -> Row:
     """The row of `subject` from its deal figures (None: no deals), its goal, its latest submission (a
     record with .amount), for a team the Σ of its counted users' submissions, the adjustment in force
     that the viewer may see, and its call (the viewer's, worked out over the tree)."""
     figures = figures or NO_DEALS
-    return Row(subject, figures, not open_, goal, submission, submissions_total, ended, adjustment, call)
+    keys = keys or ((subject.kind, subject.id),)
+    return Row(
+        subject, figures, not open_, goal, submission, submissions_total, ended, adjustment, call, keys
+    )
 
 
 CENT = Decimal("0.01")

@@ -7,9 +7,10 @@ user); a TEAM viewer the table of their highest team, or, when they belong to se
 those teams as rows; a viewer without teams, or with OWN, their own row.
 """
 
+import asyncio
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -25,6 +26,7 @@ from db.vocabulary import TEAM, USER, WEIGHTED
 from resolvers.context import Context
 from resolvers.forecasts import access
 from resolvers.forecasts.arithmetic import ZERO, Row, first_of, row, summed, team_calls, total_of
+from resolvers.forecasts.outlook import Key, Outlook, outlook_of
 from resolvers.pipelines import company_settings
 from resolvers.teams import teams_by_ids
 from resolvers.users import users_by_ids
@@ -160,7 +162,9 @@ def _row(subject: Subject, facts: Facts, setting: _Setting, calls: _Calls, *, op
     )
 
 
-def _summary(viewer: Subject, setting: _Setting, parts: list[Row], figures: Figures | None) -> Row:
+def _summary(
+    viewer: Subject, setting: _Setting, parts: list[Row], figures: Figures | None, keys: tuple[Key, ...]
+) -> Row:
     """The totals of a table that is not one team's: the company, or several top teams of a viewer.
 
     Its subject is the viewer (a table of several teams has no single subject); its goal, submission
@@ -177,13 +181,20 @@ def _summary(viewer: Subject, setting: _Setting, parts: list[Row], figures: Figu
         ended=setting.ended,
         open_=all(not r.restricted for r in parts),
         call=summed(r.call for r in parts),
+        keys=keys,
     )
 
 
 async def forecast_table(
-    context: Context, pipeline_id: int | None, period: Period | None, team_id: int | None
+    context: Context,
+    pipeline_id: int | None,
+    period: Period | None,
+    team_id: int | None,
+    *,
+    predict: bool = False,
 ) -> Table:
-    """The table of a team, the company or the viewer's teams (pipeline and period: access.chosen)."""
+    """The table of a team, the company or the viewer's teams (pipeline and period: access.chosen), with
+    each row's prediction when `predict` (and the period has not ended)."""
     rules = await access.rules(context)
     pipeline_id, period = await access.chosen(context, pipeline_id, period)
     scope = rules.view.scope
@@ -199,10 +210,15 @@ async def forecast_table(
         if len(tops) == 1:
             team = tops[0]
     row_teams, rows = await _rows_of_table(context, scope, team)
+    outlook = _outlook(context, pipeline, period, fiscal_start, rows) if predict else None
     facts, setting = await _facts(context, pipeline, period, rows)
     people = facts.users
     if not people:  # OWN, a viewer without teams, or teams without counted users: the viewer's own row
-        facts, setting = await _facts(context, pipeline, period, Rows(user_ids=[context.viewer.id]))
+        rows = Rows(user_ids=[context.viewer.id])
+        if outlook is not None:
+            outlook.cancel()
+            outlook = _outlook(context, pipeline, period, fiscal_start, rows)
+        facts, setting = await _facts(context, pipeline, period, rows)
         people = facts.users or [CountedUser(context.viewer, None, frozenset())]
     calls = _calls(facts, rules)
 
@@ -222,12 +238,43 @@ async def forecast_table(
         records.setdefault(viewer.id, context.viewer)
         if rows.company:
             teamless = [r for r, p in zip(user_rows, people, strict=True) if p.primary_team is None]
-            summary = _summary(viewer, setting, team_rows + teamless, facts.rows[(COMPANY, None)].figures)
+            company = facts.rows[(COMPANY, None)].figures
+            summary = _summary(viewer, setting, team_rows + teamless, company, ((COMPANY, None),))
         else:
             parts = [r.figures for t in row_teams if (r := facts.rows.get((TEAM, t.id))) and r.figures]
-            summary = _summary(viewer, setting, team_rows, sum(parts, start=NO_DEALS))
+            keys = tuple((TEAM, t.id) for t in row_teams)
+            summary = _summary(viewer, setting, team_rows, sum(parts, start=NO_DEALS), keys)
+    if outlook is not None:
+        [summary], team_rows, user_rows = _predicted(await outlook, [summary], team_rows, user_rows)
     team_records = {t.id: t for t in [*row_teams, *([team] if team else [])]}
     return Table(pipeline, period, fiscal_start, team, summary, team_rows, user_rows, records, team_records)
+
+
+def _outlook(
+    context: Context, pipeline: PipelineRecord, period: Period, fiscal_start: int, rows: Rows
+) -> "asyncio.Task[Outlook | None]":
+    """What the predictions of these rows need, read on a connection of its own while the table's facts
+    are read (None: the period has ended)."""
+
+    async def read() -> Outlook | None:
+        if period.end(fiscal_start) < date.today():
+            return None
+        async with context.engine.connect() as conn:
+            scope = context.access.scope("deal", "view")
+            return await outlook_of(conn, pipeline.id, period, fiscal_start, rows, scope)
+
+    task = asyncio.create_task(read())
+    # A request that fails before it awaits the task leaves it to finish (a bounded read); its error is
+    # then collected here, not reported as never retrieved.
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return task
+
+
+def _predicted(outlook: Outlook | None, *groups: list[Row]) -> list[list[Row]]:
+    """The rows with their predictions (none for an ended period)."""
+    if outlook is None:
+        return list(groups)
+    return [[replace(r, prediction=outlook.predict(r.keys, r.closed_won)) for r in group] for group in groups]
 
 
 async def _rows_of_table(
@@ -259,7 +306,12 @@ async def _highest(context: Context, team_ids: frozenset[int]) -> list[TeamRecor
 
 
 async def subject_row(
-    context: Context, subject: Subject, pipeline_id: int | None, period: Period | None
+    context: Context,
+    subject: Subject,
+    pipeline_id: int | None,
+    period: Period | None,
+    *,
+    predict: bool = False,
 ) -> tuple[Row, Place] | None:
     """User.forecast and Team.forecast: one row, batched over every subject asked in the request for the
     same pipeline and period (pipeline and period: access.chosen).
@@ -276,11 +328,11 @@ async def subject_row(
         if not shown:
             return [None] * len(subjects)
         pipeline = await access.pipeline_and_period(context, chosen_pipeline, chosen_period)
-        found = await subject_rows(context, shown, pipeline, chosen_period)
+        found = await subject_rows(context, shown, pipeline, chosen_period, predict=predict)
         place = Place(pipeline, chosen_period, (await company_settings(context)).fiscal_year_start_month)
         return [(found[s], place) if s in found else None for s in subjects]
 
-    loader = context.loaders.batched(("forecast rows", pipeline_id, period), rows)
+    loader = context.loaders.batched(("forecast rows", pipeline_id, period, predict), rows)
     row: tuple[Row, Place] | None = await loader.load(subject)
     return row
 
@@ -292,16 +344,22 @@ async def subject_rows(
     period: Period,
     as_of: datetime | None = None,
     figures: Mapping[int, Figures] | None = None,
+    *,
+    predict: bool = False,
 ) -> dict[Subject, Row]:
     """The rows of subjects the viewer may see, in one statement: today's, or as of a moment (with the
-    owners' `figures` then, when they are known already)."""
+    owners' `figures` then, when they are known already); with their predictions when `predict`."""
     kinds = {kind: [s.id for s in subjects if s.kind == kind] for kind in (USER, TEAM)}
     # A team's call is made of its counted users' calls: they are read too.
     asked = Rows(user_ids=kinds[USER], users_of_teams=kinds[TEAM], team_ids=kinds[TEAM])
+    fiscal_start = (await company_settings(context)).fiscal_year_start_month
+    outlook = _outlook(context, pipeline, period, fiscal_start, asked) if predict else None
     facts, setting = await _facts(context, pipeline, period, asked, as_of, figures)
     calls = _calls(facts, await access.judge(context, subjects))
     opened = dict(zip(subjects, await access.is_open(context, subjects, whole_batch=True), strict=True))
-    return {
-        s: _row(s, facts.rows.get((s.kind, s.id), NO_FACTS), setting, calls, open_=opened[s])
-        for s in subjects
-    }
+    found = [
+        _row(s, facts.rows.get((s.kind, s.id), NO_FACTS), setting, calls, open_=opened[s]) for s in subjects
+    ]
+    if outlook is not None:
+        [found] = _predicted(await outlook, found)
+    return dict(zip(subjects, found, strict=True))

@@ -9,6 +9,7 @@ given an emitter below. SQL-backed parts under a Python object become columns of
 """
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -310,16 +311,35 @@ class Settings(RootEmitter):
         return f.compiled(CompanySettings.of(await company_settings(run.context)))
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """The writer of forecast rows, and whether the selection asks for their predictions."""
+
+    writer: Writer
+    predict: bool
+
+    def __call__(self, value: Any) -> Any:
+        return self.writer(value)
+
+
+def _rows_writer(document: Document, selected: Selected) -> _Rows:
+    from schema.forecasts import asks_prediction  # noqa: PLC0415
+
+    predict = asks_prediction(selected.nodes, document.fragments)
+    return _Rows(_writer_of_field(document, selected), predict)
+
+
 class ForecastTable(RootEmitter):
     """forecast(pipelineId, period, teamId): the table from the forecast engine, written in one pass."""
 
     def compile(self, document: Document, selected: Selected) -> Writer:
-        return _writer_of_field(document, selected)
+        return _rows_writer(document, selected)
 
     async def write(self, run: Run, f: Field, row: Sequence[str]) -> Any:
         from schema.forecasts import forecast_table  # noqa: PLC0415  (forecasts import users, teams…)
 
-        return f.compiled(await forecast_table(run.context, **run.arguments(f.selected)))
+        table = await forecast_table(run.context, **run.arguments(f.selected), predict=f.compiled.predict)
+        return f.compiled(table)
 
 
 class Viewer(RootEmitter):
@@ -380,13 +400,16 @@ class UserForecast(Emitter):
     """The viewer's forecast row (User.forecast)."""
 
     def compile(self, document: Document, selected: Selected) -> Writer:
-        return _writer_of_field(document, selected)
+        return _rows_writer(document, selected)
 
     async def write(self, run: Run, f: Field) -> Any:
         from schema.forecasts import subject_forecast_row  # noqa: PLC0415
 
         viewer = Subject.user(run.context.viewer.id)
-        return f.compiled(await subject_forecast_row(run.context, viewer, **run.arguments(f.selected)))
+        arguments = run.arguments(f.selected)
+        return f.compiled(
+            await subject_forecast_row(run.context, viewer, **arguments, predict=f.compiled.predict)
+        )
 
 
 USER_FORECAST = UserForecast()
