@@ -10,6 +10,7 @@
   64 open deals; or as of a moment from the versions (the backtest), with the six largest of the others.
 """
 
+import asyncio
 import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    tuple_,
     union,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on
@@ -52,7 +54,8 @@ from db.teams import team_closure
 from db.vocabulary import LOST, OPEN, TEAM, USER, WON
 
 LARGEST = 6  # an owner's largest open deals of a stage that are always read
-ALL_OF_OWNER = 64  # an owner with at most this many open deals has all their amounts read
+ALL_OF_OWNER = 64  # an owner with at most this many open deals has all their amounts read (= the
+# prediction's LATTICE_LIMIT: a row of at most that many deals then has every amount)
 
 _PIPELINE = bindparam("pipeline_id", type_=BigInteger)
 _AT = bindparam("at", type_=DateTime(timezone=True))
@@ -154,22 +157,36 @@ _LEARNED = _learned_statement()
 # probability (the caller forgets it then; other processes within LEARNED_TTL).
 LEARNED_TTL = 600.0
 _KNOWN: dict[Hashable, tuple[float, list[StageCounts], int]] = {}
+_READING: dict[Hashable, "asyncio.Future[tuple[list[StageCounts], int]]"] = {}
 
 
 async def learned(
     conn: AsyncConnection, values: Mapping[str, Any], *, cached: bool = True
 ) -> tuple[list[StageCounts], int]:
     """Each stage's counts (display order) over the lookback of `values` (lookback_values), and how many
-    closed deals they rest on; at most LEARNED_TTL seconds old when `cached`."""
+    closed deals they rest on; at most LEARNED_TTL seconds old when `cached`, read once for concurrent
+    callers (a table's rows and the subjects' rows of one request)."""
     key = (str(conn.engine.url), *sorted(values.items()))
     known = _KNOWN.get(key) if cached else None
     if known is not None and time.monotonic() - known[0] < LEARNED_TTL:
         return known[1], known[2]
-    rows = (await conn.execute(_LEARNED, dict(values))).all()
-    basis = int(rows[0][5]) if rows else 0
-    counts = [StageCounts(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in rows]
-    _KNOWN[key] = (time.monotonic(), counts, basis)
-    return counts, basis
+    reading = _READING.get(key) if cached else None
+    if reading is not None:
+        return await asyncio.shield(reading)
+    reading = _READING[key] = asyncio.get_running_loop().create_future()
+    reading.add_done_callback(lambda done: done.cancelled() or done.exception())
+    try:
+        rows = (await conn.execute(_LEARNED, dict(values))).all()
+        basis = int(rows[0][5]) if rows else 0
+        counts = [StageCounts(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in rows]
+        _KNOWN[key] = (time.monotonic(), counts, basis)
+        reading.set_result((counts, basis))
+        return counts, basis
+    except BaseException as error:
+        reading.set_exception(error)
+        raise
+    finally:
+        _READING.pop(key, None)
 
 
 def forget_learned() -> None:
@@ -293,18 +310,6 @@ def _groups_today(visible: OwnerFilter) -> Any:
     )
     o = _open_deals(owners, as_of=False, among=few)
     a = cast(o.c.amount, Float)
-    amounts = (
-        select(
-            owners.c.kind,
-            owners.c.subject,
-            o.c.stage_id,
-            # Any known amounts serve (the mixture takes a few exactly); a key of at most 64 deals has all.
-            func.array_agg(aggregate_order_by(a, a.desc()))[1:ALL_OF_OWNER].label("largest"),
-        )
-        .select_from(owners.join(o, o.c.owner_id == owners.c.owner))
-        .group_by(owners.c.kind, owners.c.subject, o.c.stage_id)
-        .subquery("amounts")
-    )
     m = moments.c
     keyed = (
         select(
@@ -318,12 +323,32 @@ def _groups_today(visible: OwnerFilter) -> Any:
         )
         .select_from(owners.join(moments, m.owner_id == owners.c.owner))
         .group_by(owners.c.kind, owners.c.subject, m.stage_id)
-        .subquery("keyed")
+        .cte("keyed")
+    )
+    # The amounts of the keys of at most ALL_OF_OWNER deals (every one of them then known): a larger row
+    # takes the normal's own percentiles, so its deals need not be read.
+    small = (
+        select(keyed.c.kind, func.coalesce(keyed.c.subject, 0))
+        .group_by(keyed.c.kind, keyed.c.subject)
+        .having(func.sum(keyed.c.n) <= ALL_OF_OWNER)
+    )
+    amounts = (
+        select(
+            owners.c.kind,
+            owners.c.subject,
+            o.c.stage_id,
+            func.array_agg(aggregate_order_by(a, a.desc())).label("largest"),
+        )
+        .select_from(owners.join(o, o.c.owner_id == owners.c.owner))
+        .where(tuple_(owners.c.kind, func.coalesce(owners.c.subject, 0)).in_(small))
+        .group_by(owners.c.kind, owners.c.subject, o.c.stage_id)
+        .subquery("amounts")
     )
     k = keyed.c
     same = and_(
         amounts.c.kind == k.kind,
-        amounts.c.subject.is_not_distinct_from(k.subject),
+        # (the company's subject is null; an equality, unlike IS NOT DISTINCT FROM, can be hashed)
+        func.coalesce(amounts.c.subject, 0) == func.coalesce(k.subject, 0),
         amounts.c.stage_id == k.stage_id,
     )
     return select(

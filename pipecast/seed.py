@@ -496,7 +496,7 @@ async def _lifecycles(conn: AsyncConnection, plan: SeedPlan, pipeline_id: int) -
     moved up one stage at a time, evenly over its life, to the last open stage it reached (every one for
     a won deal, one to all for a lost one), then closed on its close date; a quarter of them had their
     close date pushed 60 days at mid-life (slipped). So learned win and slip rates differ by stage, and
-    from the configured probabilities. Bulk data walks an eighth of its closed deals (tens of thousands
+    from the configured probabilities. Bulk data walks a sixteenth of its closed deals (thousands
     in a lookback, plenty to learn from): rebuilding the versions of all would triple the seed's time."""
     await conn.execute(
         text(
@@ -529,7 +529,7 @@ async def _lifecycles(conn: AsyncConnection, plan: SeedPlan, pipeline_id: int) -
             ORDER BY 2
             """
         ),
-        {"pipeline": pipeline_id, "today": plan.today, "every": 1 if plan.demo else 8},
+        {"pipeline": pipeline_id, "today": plan.today, "every": 1 if plan.demo else 16},
     )
 
 

@@ -2,8 +2,9 @@
 during the lookback (the four ended periods before the period, or before the current one for a later
 period), and each row's range from its open deals (resolvers/forecasts/prediction.py).
 
-Two statements per table whatever its rows: the rates, and every row's open deals grouped by owner and
-stage (db/predictions.py). A row of several top teams adds up their groups, never their percentiles.
+Two statements per table whatever its rows: the rates (kept per lookback), and every row key's open deals
+grouped by stage, from the stage rollups (db/predictions.py). A row of several top teams adds up their
+groups, never their percentiles.
 """
 
 from collections.abc import Iterable, Mapping, Sequence

@@ -5,10 +5,10 @@ closedWon so far is certain; each open deal i closes won with its chance p_i (in
 adds its amount a_i (company currency, raw). The sum's distribution is worked out by one of three methods,
 chosen by the number n of open deals (docs/prediction.md says why):
 
-- EXACT (n ≤ 16): every outcome enumerated, to the cent. Percentiles are exact.
-- LATTICE (16 < n ≤ 64): the distribution on a grid of at most 2¹⁴ steps of Δ cents (Δ = 1 cent when the
-  open amounts add up to less than 2¹⁴ cents), each amount rounded to the grid. Each percentile is within
-  n·Δ/2 of the exact one: at most n/2¹⁵ of the open amount plus n/2 cents (≤ 0.2 % at n = 64).
+- EXACT (n ≤ 8): every outcome enumerated, to the cent. Percentiles are exact.
+- LATTICE (8 < n ≤ 64): the distribution on a grid of G ≥ 512·n steps (a power of two) of Δ cents
+  (Δ = 1 cent when the open amounts add up to less than G cents), each amount rounded to the grid. Each
+  percentile is within n·Δ/2 of the exact one: at most 0.1 % of the open amount plus n/2 cents.
 - MIXTURE (n > 64): the six largest deals exactly (≤ 64 outcomes) and the rest as a normal distribution
   with their mean and variance. By the Berry–Esseen theorem (constant 0.56, Shevtsova 2010) the returned
   q-percentile is an exact percentile of some level within q ± ε, ε = 0.56·Σρᵢ/σ³ over the rest
@@ -28,9 +28,9 @@ import numpy as np
 import numpy.typing as npt
 
 LEVELS = (0.1, 0.5, 0.9)
-EXACT_LIMIT = 16
+EXACT_LIMIT = 8
 LATTICE_LIMIT = 64
-LATTICE_STEPS = 2**14
+LATTICE_STEPS_PER_DEAL = 512  # the lattice's grid: 512·n steps, rounded up to a power of two
 EXACT_LARGEST = 6  # MIXTURE: the largest deals taken exactly
 BERRY_ESSEEN = 0.56
 # A cumulative probability this close below a level counts as reaching it: sums of float products are
@@ -142,8 +142,8 @@ def predict(closed_won: Decimal, deals: OpenDeals) -> Prediction:
     low, high = float(certain), float(possible)
     level_error = 0.0
     if n <= LATTICE_LIMIT and all(g.complete for _, g in groups):
-        amounts = np.array([a for _, g in groups for a in g.largest])
-        chances = np.array([c for c, g in groups for _ in g.largest])
+        amounts = [a for _, g in groups for a in g.largest]
+        chances = [c for c, g in groups for _ in g.largest]
         method = Method.EXACT if n <= EXACT_LIMIT else Method.LATTICE
         found = (_exact if method == Method.EXACT else _lattice)(amounts, chances)
     else:
@@ -175,15 +175,32 @@ def _outcomes(cents: npt.NDArray[np.int64], chances: Floats) -> tuple[npt.NDArra
     return sums, probabilities
 
 
-def _exact(amounts: Floats, chances: Floats) -> list[float]:
-    cents = np.rint(amounts * 100).astype(np.int64)
-    sums, probabilities = _outcomes(cents, chances)
-    return [q / 100 for q in _quantiles(sums.astype(np.float64), probabilities)]
+def _exact(amounts: list[float], chances: list[float]) -> list[float]:
+    # A handful of deals (most users' rows): plain Python, without numpy's per-call cost.
+    cents = [round(a * 100) for a in amounts]
+    outcomes = {0: 1.0}
+    for amount, chance in zip(cents, chances, strict=True):
+        after: dict[int, float] = {}
+        for total, probability in outcomes.items():
+            after[total] = after.get(total, 0.0) + probability * (1.0 - chance)
+            after[total + amount] = after.get(total + amount, 0.0) + probability * chance
+        outcomes = after
+    found, running, levels = [], 0.0, iter(LEVELS)
+    level = next(levels)
+    for total, probability in sorted(outcomes.items()):
+        running += probability
+        while running >= level - _TOLERANCE:
+            found.append(total / 100)
+            if (following := next(levels, None)) is None:
+                return found
+            level = following
+    return found + [max(outcomes) / 100] * (len(LEVELS) - len(found))
 
 
-def _lattice(amounts: Floats, chances: Floats) -> list[float]:
-    cents = np.rint(amounts * 100).astype(np.int64)
-    step = max(1, math.ceil(int(cents.sum()) / LATTICE_STEPS))
+def _lattice(amounts: list[float], chances: list[float]) -> list[float]:
+    cents = np.rint(np.array(amounts) * 100).astype(np.int64)
+    steps = 1 << (LATTICE_STEPS_PER_DEAL * len(amounts) - 1).bit_length()
+    step = max(1, math.ceil(int(cents.sum()) / steps))
     units = np.rint(cents / step).astype(np.int64)
     distribution = np.zeros(int(units.sum()) + 1)
     distribution[0] = 1.0
