@@ -6,8 +6,9 @@
   were at the lookback's end, so the answer for a past moment never changes.
 - `open_deal_groups`: per row key (a user, a team's counted users, or the company's) and stage, the open
   deals of a period that the viewer may see: count, Σ amount, Σ amount², Σ amount³ (company currency) —
-  today's from the stage rollups (db/stage_rollups.py), with every amount of the owners who have at most
-  64 open deals; or as of a moment from the versions (the backtest), with the six largest of the others.
+  today's from the stage rollups (db/stage_rollups.py) summed per key in SQL, with every amount of the
+  keys that have at most 64; or as of a moment from the versions (the backtest), per owner, with the six
+  largest of an owner's many.
 """
 
 import asyncio
@@ -54,8 +55,8 @@ from db.teams import team_closure
 from db.vocabulary import LOST, OPEN, TEAM, USER, WON
 
 LARGEST = 6  # an owner's largest open deals of a stage that are always read
-ALL_OF_OWNER = 64  # an owner with at most this many open deals has all their amounts read (= the
-# prediction's LATTICE_LIMIT: a row of at most that many deals then has every amount)
+ALL_OF_OWNER = 64  # a row key (or, as of a moment, an owner) with at most this many open deals has every
+# amount read (= the prediction's LATTICE_LIMIT)
 
 _PIPELINE = bindparam("pipeline_id", type_=BigInteger)
 _AT = bindparam("at", type_=DateTime(timezone=True))
