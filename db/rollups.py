@@ -36,6 +36,7 @@ from sqlalchemy import (
     Integer,
     Select,
     SmallInteger,
+    Table,
     and_,
     case,
     cast,
@@ -134,27 +135,6 @@ def contributions(rows: Any, sign: int, *extra: ColumnElement[Any]) -> Select[An
     )
 
 
-def folded(parts: Sequence[Select[Any]]) -> Select[Any]:
-    """Contributions summed per rollup key, without the keys they leave unchanged, in key order."""
-    changes = union_all(*parts).subquery("changes")
-    return (
-        select(
-            *(changes.c[k] for k in KEYS),
-            *(func.sum(changes.c[m]).label(m) for m in MEASURES),
-        )
-        .group_by(*(changes.c[k] for k in KEYS))
-        .having(or_(*(func.sum(changes.c[m]) != 0 for m in MEASURES)))
-        .order_by(*(changes.c[k] for k in KEYS))  # one lock order for every writer
-    )
-
-
-def _upsert(parts: Sequence[Select[Any]]) -> Any:
-    upsert = postgresql.insert(deal_rollups).from_select([*KEYS, *MEASURES], folded(parts))
-    return upsert.on_conflict_do_update(
-        index_elements=KEYS, set_={m: deal_rollups.c[m] + upsert.excluded[m] for m in MEASURES}
-    )
-
-
 def sql_of(statement: Any) -> str:
     compiled = statement.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True})
     return str(compiled)
@@ -164,45 +144,144 @@ def transition(name: str) -> Any:
     return table(name, *(c._copy() for c in deals.columns))
 
 
-def _trigger_function(name: str, parts: Sequence[tuple[str, int]]) -> str:
-    """A trigger function folding the transition tables `parts` ((name, sign)) into the rollups."""
-    upsert = _upsert([contributions(transition(part), sign) for part, sign in parts])
-    return f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$
+@dataclass(frozen=True)
+class Kept:
+    """A table of sums kept by statement-level triggers on deals (the deal rollups here, the stage rollups
+    of db/stage_rollups.py): its trigger names' stem, the table, its key and measure columns, and what a
+    deal row (of `deals`, a transition table, or versions) adds to it times a sign. One definition of
+    how such a table is folded, installed, filled and compared with the deals."""
+
+    name: str
+    table: Table
+    keys: Sequence[str]
+    measures: Sequence[str]
+    contributions: Callable[[Any, int], Select[Any]]
+
+    def folded(self, parts: Sequence[Select[Any]]) -> Select[Any]:
+        """Contributions summed per key, without the keys they leave unchanged, in key order."""
+        changes = union_all(*parts).subquery("changes")
+        keys = [changes.c[k] for k in self.keys]
+        return (
+            select(*keys, *(func.sum(changes.c[m]).label(m) for m in self.measures))
+            .group_by(*keys)
+            .having(or_(*(func.sum(changes.c[m]) != 0 for m in self.measures)))
+            .order_by(*keys)  # one lock order for every writer
+        )
+
+    def upsert(self, parts: Sequence[Select[Any]]) -> Any:
+        upsert = postgresql.insert(self.table).from_select([*self.keys, *self.measures], self.folded(parts))
+        return upsert.on_conflict_do_update(
+            index_elements=list(self.keys),
+            set_={m: self.table.c[m] + upsert.excluded[m] for m in self.measures},
+        )
+
+    def _trigger_function(self, action: str, parts: Sequence[tuple[str, int]]) -> str:
+        """The trigger function of one action, folding the transition tables `parts` ((name, sign))."""
+        upsert = self.upsert([self.contributions(transition(part), sign) for part, sign in parts])
+        return f"""CREATE OR REPLACE FUNCTION pipecast_{self.name}_{action}() RETURNS trigger LANGUAGE plpgsql
+AS $body$
 BEGIN
   {sql_of(upsert)};
   RETURN NULL;
 END
 $body$"""
 
-
-def install_statements() -> list[str]:
-    """The trigger functions and triggers that keep the rollups (re-runnable)."""
-    return [
-        _trigger_function("pipecast_rollups_insert", [("new_deals", 1)]),
-        _trigger_function("pipecast_rollups_update", [("old_deals", -1), ("new_deals", 1)]),
-        _trigger_function("pipecast_rollups_delete", [("old_deals", -1)]),
-        """CREATE OR REPLACE FUNCTION pipecast_rollups_truncate() RETURNS trigger LANGUAGE plpgsql AS $body$
+    def install_statements(self) -> list[str]:
+        """The trigger functions and triggers that keep the table (re-runnable)."""
+        name = self.name
+        return [
+            self._trigger_function("insert", [("new_deals", 1)]),
+            self._trigger_function("update", [("old_deals", -1), ("new_deals", 1)]),
+            self._trigger_function("delete", [("old_deals", -1)]),
+            f"""CREATE OR REPLACE FUNCTION pipecast_{name}_truncate() RETURNS trigger LANGUAGE plpgsql
+AS $body$
 BEGIN
-  TRUNCATE deal_rollups;
+  TRUNCATE {self.table.name};
   RETURN NULL;
 END
 $body$""",
-        "DROP TRIGGER IF EXISTS rollups_insert ON deals",
-        "DROP TRIGGER IF EXISTS rollups_update ON deals",
-        "DROP TRIGGER IF EXISTS rollups_delete ON deals",
-        "DROP TRIGGER IF EXISTS rollups_truncate ON deals",
-        "CREATE TRIGGER rollups_insert AFTER INSERT ON deals REFERENCING NEW TABLE AS new_deals "
-        "FOR EACH STATEMENT EXECUTE FUNCTION pipecast_rollups_insert()",
-        # PostgreSQL allows no column list beside transition tables: an update of a deal's name folds to
-        # nothing, which the upsert's HAVING drops.
-        "CREATE TRIGGER rollups_update AFTER UPDATE ON deals "
-        "REFERENCING OLD TABLE AS old_deals NEW TABLE AS new_deals "
-        "FOR EACH STATEMENT EXECUTE FUNCTION pipecast_rollups_update()",
-        "CREATE TRIGGER rollups_delete AFTER DELETE ON deals REFERENCING OLD TABLE AS old_deals "
-        "FOR EACH STATEMENT EXECUTE FUNCTION pipecast_rollups_delete()",
-        "CREATE TRIGGER rollups_truncate AFTER TRUNCATE ON deals "
-        "FOR EACH STATEMENT EXECUTE FUNCTION pipecast_rollups_truncate()",
-    ]
+            *(f"DROP TRIGGER IF EXISTS {name}_{action} ON deals" for action in TRIGGER_ACTIONS),
+            f"CREATE TRIGGER {name}_insert AFTER INSERT ON deals REFERENCING NEW TABLE AS new_deals "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION pipecast_{name}_insert()",
+            # PostgreSQL allows no column list beside transition tables: an update of a deal's name folds
+            # to nothing, which the upsert's HAVING drops.
+            f"CREATE TRIGGER {name}_update AFTER UPDATE ON deals "
+            "REFERENCING OLD TABLE AS old_deals NEW TABLE AS new_deals "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION pipecast_{name}_update()",
+            f"CREATE TRIGGER {name}_delete AFTER DELETE ON deals REFERENCING OLD TABLE AS old_deals "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION pipecast_{name}_delete()",
+            f"CREATE TRIGGER {name}_truncate AFTER TRUNCATE ON deals "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION pipecast_{name}_truncate()",
+        ]
+
+    def fresh(self) -> Select[Any]:
+        """The table's rows from scratch: every deal's contributions summed per key."""
+        each = self.contributions(deals, 1).subquery("contributions")
+        keys = [each.c[k] for k in self.keys]
+        return select(*keys, *(func.sum(each.c[m]).label(m) for m in self.measures)).group_by(*keys)
+
+    def backfill_statement(self) -> str:
+        """The SQL that fills the table from the deals."""
+        return sql_of(postgresql.insert(self.table).from_select([*self.keys, *self.measures], self.fresh()))
+
+    async def requarter(self, conn: AsyncConnection) -> None:
+        """Every quarter bucket summed again from the month buckets, by the fiscal year's quarters now
+        (the caller holds the deals, as `requarter` does)."""
+        r = self.table
+        await conn.execute(r.delete().where(r.c.span == QUARTER_SPAN))
+        quarter = quarter_of(r.c.month)
+        by_quarter = {"span": literal(QUARTER_SPAN, SmallInteger), "month": quarter}
+        grouped = [quarter if k == "month" else r.c[k] for k in self.keys if k != "span"]
+        regrouped = (
+            select(
+                *(by_quarter.get(k, r.c[k]) for k in self.keys), *(func.sum(r.c[m]) for m in self.measures)
+            )
+            .where(r.c.span == MONTH_SPAN)
+            .group_by(*grouped)
+        )
+        await conn.execute(r.insert().from_select([*self.keys, *self.measures], regrouped))
+
+    async def rebuild(self, conn: AsyncConnection) -> int:
+        """Install the triggers again and recompute every row from the deals (the caller holds the
+        deals); returns the number of rows."""
+        for statement in self.install_statements():
+            await conn.execute(text(statement))
+        await conn.execute(text(f"TRUNCATE {self.table.name}"))
+        result = await conn.execute(text(self.backfill_statement()))
+        return int(result.rowcount or 0)
+
+    def differences(self) -> Select[Any]:
+        """The rows that differ from a from-scratch aggregate of the deals (rows left at zero by deals
+        that moved away count as absent): each key, whether it is stored and expected, and the measures
+        stored (`stored_m`) and expected (`expected_m`), in key order."""
+        fresh = self.fresh().subquery("fresh")
+        empty = and_(*(self.table.c[m] == 0 for m in self.measures))
+        stored = select(self.table).where(~empty).subquery("stored")
+        same_key = func.row(*(stored.c[k] for k in self.keys)) == func.row(*(fresh.c[k] for k in self.keys))
+        differs = func.row(*(stored.c[m] for m in self.measures)).is_distinct_from(
+            func.row(*(fresh.c[m] for m in self.measures))
+        )
+        return (
+            select(
+                *(func.coalesce(stored.c[k], fresh.c[k]).label(k) for k in self.keys),
+                stored.c.month.is_not(None).label("is_stored"),
+                fresh.c.month.is_not(None).label("is_expected"),
+                *(stored.c[m].label(f"stored_{m}") for m in self.measures),
+                *(fresh.c[m].label(f"expected_{m}") for m in self.measures),
+            )
+            .select_from(stored.join(fresh, same_key, full=True))
+            .where(differs)
+            .order_by(*self.keys)
+        )
+
+
+TRIGGER_ACTIONS = ("insert", "update", "delete", "truncate")
+DEAL_ROLLUPS = Kept("rollups", deal_rollups, KEYS, MEASURES, contributions)
+
+
+def install_statements() -> list[str]:
+    """The trigger functions and triggers that keep the deal rollups (re-runnable)."""
+    return DEAL_ROLLUPS.install_statements()
 
 
 async def install(conn: AsyncConnection) -> None:
@@ -212,7 +291,7 @@ async def install(conn: AsyncConnection) -> None:
 
 async def _fold_stage(conn: AsyncConnection, stage_id: int, sign: int) -> None:
     """Fold the deals of one stage in (sign 1) or out (-1), with the stage as it is now."""
-    await conn.execute(_upsert([contributions(deals, sign).where(deals.c.stage_id == stage_id)]))
+    await conn.execute(DEAL_ROLLUPS.upsert([contributions(deals, sign).where(deals.c.stage_id == stage_id)]))
 
 
 async def restage(conn: AsyncConnection, stage_id: int, change: Callable[[], Awaitable[None]]) -> None:
@@ -229,39 +308,19 @@ async def requarter(conn: AsyncConnection) -> None:
     from the month buckets, by the new quarters. Deal writes wait until the change commits; those that
     folded in before the lock by the old quarters are summed again with the rest."""
     await conn.execute(text("LOCK TABLE deals IN SHARE ROW EXCLUSIVE MODE"))
-    r = deal_rollups
-    await conn.execute(r.delete().where(r.c.span == QUARTER_SPAN))
-    quarter = quarter_of(r.c.month)
-    keys = [r.c.pipeline_id, literal(QUARTER_SPAN, SmallInteger), quarter, r.c.owner_id, r.c.currency]
-    regrouped = (
-        select(*keys, *(func.sum(r.c[m]) for m in MEASURES))
-        .where(r.c.span == MONTH_SPAN)
-        .group_by(r.c.pipeline_id, quarter, r.c.owner_id, r.c.currency)
-    )
-    await conn.execute(r.insert().from_select([*KEYS, *MEASURES], regrouped))
+    await DEAL_ROLLUPS.requarter(conn)
 
 
 def backfill_statement() -> str:
-    """The SQL that fills the rollups from the deals."""
-    return sql_of(postgresql.insert(deal_rollups).from_select([*KEYS, *MEASURES], _fresh()))
-
-
-def _fresh() -> Select[Any]:
-    each = contributions(deals, 1).subquery("contributions")
-    return select(
-        *(each.c[k] for k in KEYS),
-        *(func.sum(each.c[m]).label(m) for m in MEASURES),
-    ).group_by(*(each.c[k] for k in KEYS))
+    """The SQL that fills the deal rollups from the deals."""
+    return DEAL_ROLLUPS.backfill_statement()
 
 
 async def rebuild(conn: AsyncConnection) -> int:
     """Install the triggers again and recompute every rollup from the deals (writers wait meanwhile);
     returns the number of rollup rows."""
     await conn.execute(text("LOCK TABLE deals, stages IN SHARE ROW EXCLUSIVE MODE"))
-    await install(conn)
-    await conn.execute(text("TRUNCATE deal_rollups"))
-    result = await conn.execute(text(backfill_statement()))
-    return int(result.rowcount or 0)
+    return await DEAL_ROLLUPS.rebuild(conn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,27 +347,7 @@ class Drift:
 
 async def drift(conn: AsyncConnection) -> list[Drift]:
     """Every rollup row that differs from a from-scratch aggregate of the deals."""
-    fresh = _fresh().subquery("fresh")
-    empty = and_(*(deal_rollups.c[m] == 0 for m in MEASURES))  # left behind by deals that moved away
-    stored = select(deal_rollups).where(~empty).subquery("stored")
-    joined = stored.join(
-        fresh, func.row(*(stored.c[k] for k in KEYS)) == func.row(*(fresh.c[k] for k in KEYS)), full=True
-    )
-    differs = func.row(*(stored.c[m] for m in MEASURES)).is_distinct_from(
-        func.row(*(fresh.c[m] for m in MEASURES))
-    )
-    query = (
-        select(
-            *(func.coalesce(stored.c[k], fresh.c[k]).label(k) for k in KEYS),
-            stored.c.month.is_not(None).label("is_stored"),
-            fresh.c.month.is_not(None).label("is_expected"),
-            *(stored.c[m].label(f"stored_{m}") for m in MEASURES),
-            *(fresh.c[m].label(f"expected_{m}") for m in MEASURES),
-        )
-        .select_from(joined)
-        .where(differs)
-        .order_by(*KEYS)
-    )
+    query = DEAL_ROLLUPS.differences()
     found = []
     for row in await conn.execute(query):
         values = row._mapping

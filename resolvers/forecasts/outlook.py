@@ -123,11 +123,8 @@ class Outlook:
 
     def predict(self, keys: Sequence[Key], closed_won: Decimal) -> RowPrediction:
         """The prediction of a row counting the deals of these (disjoint) keys."""
-        nothing = OpenDeals()
-        together = self.deals.get(keys[0], nothing) if len(keys) == 1 else nothing
-        for key in keys if len(keys) > 1 else ():
-            together = together + self.deals.get(key, nothing)
-        return RowPrediction(predict(closed_won, together), self.rates.basis)
+        first, *others = (self.deals.get(key, OpenDeals()) for key in keys)
+        return RowPrediction(predict(closed_won, sum(others, first)), self.rates.basis)
 
 
 async def outlook_of(
