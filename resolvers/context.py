@@ -27,7 +27,7 @@ from db.teams import (
     teams_by_ids,
 )
 from db.users import UserRecord, managers_by_team, users_by_ids
-from resolvers.loaders import keyed_loader
+from resolvers.loaders import Loader, keyed_loader
 
 
 async def _settings(conn: AsyncConnection, keys: Sequence[None]) -> dict[None, CompanySettingsRecord]:
@@ -87,7 +87,7 @@ class Loaders:
         connection of its own), made on first use."""
         loader = self._by_arguments.get(arguments)
         if loader is None:
-            loader = self._by_arguments[arguments] = DataLoader(load_fn=load)
+            loader = self._by_arguments[arguments] = Loader(load_fn=load)
         return loader
 
     def prime_users(self, records: Sequence[UserRecord]) -> None:

@@ -1,5 +1,6 @@
 """Building DataLoaders: each batch runs on its own short connection from the pool."""
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import TypeVar
@@ -9,6 +10,19 @@ from strawberry.dataloader import DataLoader
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+
+
+class Loader(DataLoader[K, V]):
+    """A DataLoader whose cached futures survive a cancelled caller.
+
+    Fields loading the same key share one future. GraphQL cancels a field's pending siblings when an
+    error nulls their parent, and a task cancelled while awaiting a bare future cancels that future: a
+    second field awaiting the same key elsewhere in the document would then get CancelledError, which no
+    resolver error handling catches (the request failed with a 500). Each caller awaits a shield.
+    """
+
+    def load(self, key: K) -> Awaitable[V]:
+        return asyncio.shield(super().load(key))
 
 
 def keyed_loader(
@@ -23,7 +37,7 @@ def keyed_loader(
             found = await fetch(conn, keys)
         return [found.get(key, default) for key in keys]
 
-    return DataLoader(load_fn=load)
+    return Loader(load_fn=load)
 
 
 def forget(loader: DataLoader[K, V], key: K) -> None:
