@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import casbin
 from casbin.persist.adapters.asyncio import AsyncAdapter
 from sqlalchemy import select
@@ -21,13 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from authz.catalog import Grant, widest
 from authz.roles import CHANNEL
 from db.engine import asyncpg_dsn
+from db.listen import listen_forever
 from db.tables import casbin_rule
 
 log = logging.getLogger("pipecast.policies")
 
 MODEL = Path(__file__).resolve().parent / "model.conf"
 DEBOUNCE_SECONDS = 0.05
-BACKOFF_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 
 class PostgresAdapter(AsyncAdapter):  # type: ignore[misc]
@@ -131,31 +130,8 @@ class Policies:
             log.exception("policy reload failed; the next notification or reconnect retries")
 
     async def _listen(self) -> None:
-        attempt = 0
-        while True:
-            try:
-                connection = await asyncpg.connect(self.dsn, timeout=10)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
-                delay = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
-                attempt += 1
-                log.warning("policy listener cannot connect; retrying in %.2f s", delay)
-                await asyncio.sleep(delay)
-                continue
-            closed = asyncio.Event()
-            connection.add_termination_listener(lambda _, event=closed: event.set())
-            try:
-                await connection.add_listener(CHANNEL, self._schedule_reload)
-                if attempt:
-                    await self._reload_logged()  # notifications may have been missed while away
-                attempt = 0
-                while not closed.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(closed.wait(), timeout=5)
-                    if not closed.is_set() and connection.is_closed():
-                        closed.set()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                log.warning("policy listener lost its connection; reconnecting")
-            finally:
-                with contextlib.suppress(Exception):
-                    await connection.close(timeout=1)
-            attempt = max(attempt, 1)
+        async def connected(reconnected: bool) -> None:
+            if reconnected:
+                await self._reload_logged()  # notifications may have been missed while away
+
+        await listen_forever(self.dsn, CHANNEL, self._schedule_reload, connected, name="policy listener")

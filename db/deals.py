@@ -261,6 +261,14 @@ async def deals_by_ids(
     return {row.id: _record(row) for row in await conn.execute(query)}
 
 
+async def deals_matching(
+    conn: AsyncConnection, ids: Sequence[int], where: DealFilter, visible: ColumnElement[bool] | None
+) -> dict[int, DealRecord]:
+    """Of these deals, the ones matching `where` that `visible` lets through."""
+    query = deals_query(where, visible).where(deals.c.id == any_(array_of(list(ids), BigInteger())))
+    return {row.id: _record(row) for row in await conn.execute(query)}
+
+
 async def list_deals(
     conn: AsyncConnection,
     where: DealFilter,

@@ -2,9 +2,9 @@
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from cross_web import HTTPException
@@ -16,21 +16,25 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from authz.access import Access
 from authz.catalog import Grant
 from authz.policies import Policies
-from db.engine import create_engine
+from db.engine import asyncpg_dsn, create_engine
 from db.faults import MESSAGES, database_fault
 from db.migrate import current_revision, ensure_current, head_revision
 from db.users import SignedIn, viewer_and_settings
 from pipecast.auth import InvalidToken, TokenVerifier, bearer_token
+from pipecast.live import Connection, Hub, Session
 from pipecast.logs import RequestLog, configure_logging
 from pipecast.settings import Settings
 from pipecast.statements import ReportStatements, count_statements
@@ -40,6 +44,14 @@ from schema.requests import current, note
 from schema.root import build_schema
 
 log = logging.getLogger("pipecast")
+
+
+class Viewer(NamedTuple):
+    """Who a request's token names, as read when it arrived."""
+
+    signed_in: SignedIn
+    grants: dict[tuple[str, str], Grant]
+    expires_at: float | None
 
 
 class PipecastGraphQL(GraphQL[Context, None]):
@@ -54,15 +66,25 @@ class PipecastGraphQL(GraphQL[Context, None]):
         introspection: bool,
         secret: str,
         compiled: bool = True,
+        allowed_origins: Sequence[str] = (),
+        live: Hub | None = None,
+        live_per_connection: int = 20,
     ) -> None:
         super().__init__(
             build_schema(introspection=introspection, compiled=compiled),
             graphql_ide="graphiql" if graphiql else None,
             allow_queries_via_get=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            allowed_origins=allowed_origins,  # other sites' pages may not open a socket with a user's cookies
+            max_subscriptions_per_connection=None,  # Connection.admitted: the limit, with an error code
         )
         self.engine = engine
         self.policies = policies
         self.cursor_key = cursor_key(secret)
+        self.live = live
+        self.live_per_connection = live_per_connection
+        # Who a token names (Authenticate.viewer), for WebSocket connections: set by create_app.
+        self.signed_in: Callable[[str | None], Awaitable[Viewer]] | None = None
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         """GraphQL over HTTP: a client that accepts application/graphql-response+json gets that type, and
@@ -80,6 +102,15 @@ class PipecastGraphQL(GraphQL[Context, None]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Strawberry's HTTP refusals (a body that is not JSON, a batch, variables that are not an object)
         as JSON errors with a code and the request id, like every other refusal."""
+        if scope["type"] == "websocket":
+            state = scope.setdefault("state", {})
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                connection = state.get("live")
+                if connection is not None:
+                    connection.ended()
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -117,10 +148,18 @@ class PipecastGraphQL(GraphQL[Context, None]):
         return response
 
     async def get_context(self, request: Any, response: Any) -> Context:
+        if isinstance(request, WebSocket):
+            # Filled in by on_ws_connect once connection_init has brought the token; Strawberry refuses
+            # any operation before that (4401).
+            placeholder = object.__new__(Context)
+            placeholder.connection_params = None
+            placeholder.live = request  # until on_ws_connect puts the connection's live state there
+            return placeholder
         request.scope["state"]["sub_response"] = response
-        signed_in: SignedIn
-        grants: dict[tuple[str, str], Grant]
-        signed_in, grants = request.scope["state"]["viewer"]
+        viewer: Viewer = request.scope["state"]["viewer"]
+        return await self._context(viewer.signed_in, viewer.grants)
+
+    async def _context(self, signed_in: SignedIn, grants: dict[tuple[str, str], Grant]) -> Context:
         viewer = signed_in.user
         loaders = Loaders(self.engine)
         loaders.settings.prime(None, signed_in.settings)
@@ -135,6 +174,41 @@ class PipecastGraphQL(GraphQL[Context, None]):
             loaders=loaders,
             cursor_key=self.cursor_key,
         )
+
+    async def on_ws_connect(self, context: Context) -> None:
+        """graphql-transport-ws's connection_init: its payload carries the same bearer token as HTTP
+        (`{"Authorization": "Bearer <token>"}`); a missing or bad one closes the connection with 4403."""
+        params = context.connection_params or {}
+        authorization = next((v for k, v in params.items() if k.lower() == "authorization"), None)
+        websocket = context.live
+        if self.live is None or self.signed_in is None or not isinstance(authorization, str):
+            raise ConnectionRejectionError
+        try:
+            viewer = await self.signed_in(authorization)
+        except InvalidToken:
+            raise ConnectionRejectionError from None
+        built = await self._context(viewer.signed_in, viewer.grants)
+        vars(context).update(vars(built), connection_params=params)
+        signed_in_again = self.signed_in
+
+        async def refresh() -> bool:
+            """The viewer and their access as they are now; False when they may no longer connect."""
+            try:
+                now = await signed_in_again(authorization)
+                again = await self._context(now.signed_in, now.grants)
+            except InvalidToken:
+                connection.close("the viewer may no longer sign in")
+                return False
+            context.viewer, context.access = again.viewer, again.access
+            return True
+
+        session = Session(viewer.signed_in.user.id, refresh)
+        session.generation = self.live.generation
+        connection = Connection(self.live, session, websocket, per_connection=self.live_per_connection)
+        context.live = connection
+        websocket.scope["state"]["live"] = connection
+        if viewer.expires_at is not None:
+            connection.expires_at(viewer.expires_at)
 
 
 class Authenticate:
@@ -176,7 +250,7 @@ class Authenticate:
         try:
             viewer = await self.viewer(request.headers.get("authorization"))
             scope.setdefault("state", {})["viewer"] = viewer
-            note(user_id=viewer[0].user.id)
+            note(user_id=viewer.signed_in.user.id)
             await self.app(scope, receive, tracked)
             return
         except InvalidToken as exc:
@@ -191,7 +265,7 @@ class Authenticate:
             response = _error(request, 503, MESSAGES[fault], fault)
         await response(scope, receive, send)
 
-    async def viewer(self, authorization: str | None) -> tuple[SignedIn, dict[tuple[str, str], Grant]]:
+    async def viewer(self, authorization: str | None) -> "Viewer":
         """The viewer, the company settings and (when a TEAM scope needs it) the viewer's reach, read in
         one statement; the grants come from the in-memory policies, once."""
         identity = await self.verifier.identify(bearer_token(authorization))
@@ -201,7 +275,8 @@ class Authenticate:
             found = await viewer_and_settings(conn, identity.user_id, identity.email, with_reach=with_reach)
         if found is None or not found.user.active:
             raise InvalidToken("the token's user does not exist or is inactive")
-        return found, grants if grants is not None else await self.policies.grants_for(found.user.id)
+        grants = grants if grants is not None else await self.policies.grants_for(found.user.id)
+        return Viewer(found, grants, identity.expires_at)
 
 
 CDN = "https://unpkg.com/"
@@ -312,6 +387,7 @@ def create_app(settings: Settings) -> Starlette:
         statement_timeout=settings.statement_timeout,
     )
     policies = Policies(engine, settings.database_url)
+    hub = Hub(engine, policies, asyncpg_dsn(settings.database_url), per_user=settings.live_per_user)
     graphql = PipecastGraphQL(
         engine,
         policies,
@@ -319,6 +395,9 @@ def create_app(settings: Settings) -> Starlette:
         introspection=settings.introspection_enabled,
         secret=settings.jwt_secret,
         compiled=settings.compiled_reads,
+        allowed_origins=settings.cors_origins,
+        live=hub,
+        live_per_connection=settings.live_per_connection,
     )
     verifier = TokenVerifier(
         secret=settings.jwt_secret,
@@ -329,14 +408,17 @@ def create_app(settings: Settings) -> Starlette:
         user_claim=settings.jwt_user_claim,
     )
     authenticated = Authenticate(graphql, verifier, engine, policies, graphiql=settings.graphiql_enabled)
+    graphql.signed_in = authenticated.viewer
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
             await ensure_current(engine)
             await policies.start()
+            await hub.start()
             yield
         finally:
+            await hub.stop()
             await policies.stop()
             await engine.dispose()
 
@@ -381,6 +463,7 @@ def create_app(settings: Settings) -> Starlette:
         },
         routes=[
             Route("/graphql", authenticated, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *(
@@ -393,6 +476,7 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.engine = engine
     app.state.policies = policies
+    app.state.live = hub
     if settings.report_statements:
         count_statements(engine)
         app.add_middleware(ReportStatements)

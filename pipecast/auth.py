@@ -29,6 +29,7 @@ class Identity:
 
     user_id: int | None = None
     email: str | None = None
+    expires_at: float | None = None  # the token's `exp` (seconds since the epoch): when a WebSocket ends
 
 
 def issue_token(user_id: int, secret: str, ttl: int) -> str:
@@ -101,14 +102,14 @@ class TokenVerifier:
             raise InvalidToken("the token is not valid yet") from exc
         except jwt.PyJWTError as exc:
             raise InvalidToken("the token is not valid") from exc
-        value = claims[claim]
+        value, expires_at = claims[claim], float(claims["exp"])
         if claim == "email":
             if not isinstance(value, str) or "@" not in value:
                 raise InvalidToken("the token is not valid")
-            return Identity(email=value)
+            return Identity(email=value, expires_at=expires_at)
         if not isinstance(value, str) or not value.isdecimal():
             raise InvalidToken("the token is not valid")
-        return Identity(user_id=int(value))
+        return Identity(user_id=int(value), expires_at=expires_at)
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     jwt_user_claim: Literal["sub", "email"] = "sub"
     introspection: bool | None = None
     cors_origins: Annotated[list[str], NoDecode] = []
+    live_per_connection: Annotated[int, Field(ge=1)] = 20
+    live_per_user: Annotated[int, Field(ge=1)] = 200
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -117,6 +119,8 @@ class Settings(BaseSettings):
             "PIPECAST_COMPILED_READS": str(self.compiled_reads).lower(),
             "PIPECAST_INTROSPECTION": str(self.introspection_enabled).lower(),
             "PIPECAST_CORS_ORIGINS": ",".join(self.cors_origins),
+            "PIPECAST_LIVE_PER_CONNECTION": str(self.live_per_connection),
+            "PIPECAST_LIVE_PER_USER": str(self.live_per_user),
         }
         if self.database_url:
             env["DATABASE_URL"] = self.database_url

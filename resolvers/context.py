@@ -103,3 +103,7 @@ class Context:
     engine: AsyncEngine
     loaders: Loaders
     cursor_key: bytes
+    # On a WebSocket: the connection's live state (pipecast.live.Connection) and its connection_init
+    # payload (set by Strawberry). Over HTTP both stay None.
+    live: Any = None
+    connection_params: dict[str, Any] | None = None

@@ -30,3 +30,7 @@ class BadUserInput(PublicError):
 
 class Conflict(PublicError):
     code = "CONFLICT"
+
+
+class LimitExceeded(PublicError):
+    code = "LIMIT_EXCEEDED"

@@ -19,6 +19,7 @@ from schema.descriptions import describe
 from schema.errors import PipecastErrors
 from schema.forecasts import ForecastAdjustment, ForecastMutation, ForecastQuery, ForecastSubmission, Goal
 from schema.limits import limit_extensions
+from schema.live import OverTheRightTransport, Subscription
 from schema.pipelines import Pipeline, PipelineMutation, PipelineQuery, Stage
 from schema.requests import OperationName
 from schema.scalars import SCALAR_MAP
@@ -61,7 +62,7 @@ class PipecastSchema(strawberry.Schema):
 def build_schema(*, introspection: bool = True, compiled: bool = True) -> strawberry.Schema:
     """The schema; without introspection (production) clients cannot list the types. With `compiled`,
     the read queries it covers take the compiled read path (schema.compiled)."""
-    extensions: list[Any] = [*limit_extensions(), OperationName, PipecastErrors]
+    extensions: list[Any] = [*limit_extensions(), OperationName, PipecastErrors, OverTheRightTransport]
     if compiled:
         extensions.append(compiled_reads(Plans()))
     if not introspection:
@@ -69,6 +70,7 @@ def build_schema(*, introspection: bool = True, compiled: bool = True) -> strawb
     built = PipecastSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=list(NODE_TYPES.values()),
         config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALAR_MAP),
         extensions=extensions,

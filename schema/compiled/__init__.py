@@ -140,7 +140,8 @@ class CompiledReads(SchemaExtension):
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
-        if context.operation_type is StrawberryOperationType.QUERY and not context.pre_execution_errors:
+        refused = context.pre_execution_errors or context.result is not None  # by OverTheRightTransport
+        if context.operation_type is StrawberryOperationType.QUERY and not refused:
             result = await self._answer()
             note(read_path="compiled" if result is not None else "executed")
             if result is not None:

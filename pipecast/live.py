@@ -1,0 +1,343 @@
+"""Live updates (docs/live.md): the process's hub between PostgreSQL's notifications and its subscribers.
+
+One LISTEN connection per process (db.listen) receives the IDs the triggers of db.live send, whichever
+process wrote. Notifications are taken in small batches; for deal events, the subscribers are grouped by
+viewer and filter and each group's deals are read in one statement with that viewer's deal:view predicate
+as it stands now (a connection's access is read again after any write to users, teams, memberships, roles
+or policies). Forecast subscriptions are only marked stale: each recomputes its table itself, at most once
+a second. Every queue is bounded: a subscriber that does not read its events loses its subscription, not
+the server its memory.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.websockets import WebSocket
+
+from authz.policies import Policies
+from db import live
+from db.deals import DealFilter, DealRecord, deals_matching
+from db.listen import listen_forever
+from resolvers.context import Context, Loaders
+from resolvers.errors import LimitExceeded
+
+log = logging.getLogger("pipecast.live")
+
+BATCH_SECONDS = 0.02  # notifications arriving this close together are handled together
+QUEUED_EVENTS = 256  # per deal subscription: beyond this the subscriber is too slow and is dropped
+SHOWN_DEALS = 5_000  # per deal subscription: the deals it was sent, for HIDDEN (oldest forgotten first)
+FORECAST_INTERVAL = 1.0  # seconds between two events of one forecast subscription
+RECOVERY_MARGIN = timedelta(seconds=10)  # deals changed this long before a lost connection are resent
+
+
+class SlowConsumer(Exception):
+    """The subscriber let QUEUED_EVENTS events pile up."""
+
+
+@dataclass(frozen=True, slots=True)
+class DealNotice:
+    kind: str  # CREATED, UPDATED or HIDDEN
+    deal_id: int
+    deal: DealRecord | None
+    at: datetime
+
+
+class Session:
+    """One WebSocket connection's viewer: what the hub needs to decide what it may see."""
+
+    def __init__(self, viewer_id: int, refresh: Callable[[], Awaitable[bool]]) -> None:
+        self.viewer_id = viewer_id
+        self.generation = -1  # the hub's access generation this session's access was read at
+        self._refresh = refresh
+        self._lock = asyncio.Lock()
+
+    async def current(self, generation: int) -> bool:
+        """Reads the viewer's access again if it may have changed; False when the viewer is gone."""
+        async with self._lock:
+            if self.generation == generation:
+                return True
+            try:
+                alive = await self._refresh()
+            except Exception:  # the database, most likely: the next event tries again
+                log.warning("live: user %d's access could not be read again", self.viewer_id, exc_info=True)
+                return False
+            self.generation = generation
+            return alive
+
+
+@dataclass(eq=False)
+class DealSubscription:
+    session: Session
+    where: DealFilter
+    context: Context  # its connection's: the access in it is the viewer's as of the session's refresh
+    queue: "asyncio.Queue[DealNotice | None]" = field(default_factory=lambda: asyncio.Queue(QUEUED_EVENTS))
+    shown: OrderedDict[int, None] = field(default_factory=OrderedDict)
+    overflowed: bool = False
+
+    def offer(self, notice: DealNotice) -> None:
+        if self.overflowed:
+            return
+        if notice.kind == "HIDDEN":
+            self.shown.pop(notice.deal_id, None)
+        else:
+            self.shown[notice.deal_id] = None
+            self.shown.move_to_end(notice.deal_id)
+            if len(self.shown) > SHOWN_DEALS:
+                self.shown.popitem(last=False)
+        try:
+            self.queue.put_nowait(notice)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            while not self.queue.empty():  # free what it holds; the subscription ends with an error
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+    async def next(self) -> DealNotice:
+        notice = await self.queue.get()
+        if notice is None or self.overflowed:
+            raise SlowConsumer
+        return notice
+
+
+@dataclass(eq=False)
+class ForecastSubscription:
+    session: Session
+    pipeline_id: int
+    stale: asyncio.Event = field(default_factory=asyncio.Event)
+    sent_at: float = 0.0
+
+    def sent(self) -> None:
+        self.sent_at = time.monotonic()
+
+    async def wait(self) -> None:
+        """Until something may have changed the table, and at least FORECAST_INTERVAL since the last one."""
+        await self.stale.wait()
+        delay = self.sent_at + FORECAST_INTERVAL - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)  # what arrives meanwhile is in the one table sent next
+        self.stale.clear()
+        self.sent()
+
+
+@dataclass
+class _Batch:
+    kinds: dict[int, str] = field(default_factory=dict)  # deal id → first kind seen (c wins over u)
+    pipelines: set[int] = field(default_factory=set)
+    tables: set[str] = field(default_factory=set)
+    everything: bool = False  # after a lost connection: every forecast is stale
+
+    def add(self, note: dict[str, Any]) -> None:
+        if "t" in note:
+            self.tables.add(str(note["t"]))
+            return
+        kind = str(note.get("k", ""))
+        self.pipelines.update(int(p) for p in note.get("p") or ())
+        if kind == "bulk":
+            return
+        for deal_id in note.get("d") or ():
+            self.kinds.setdefault(int(deal_id), kind)
+
+
+class Hub:
+    def __init__(self, engine: AsyncEngine, policies: Policies, dsn: str, *, per_user: int) -> None:
+        self.engine = engine
+        self.policies = policies
+        self.dsn = dsn
+        self.per_user = per_user
+        self.generation = 0
+        self.deals: set[DealSubscription] = set()
+        self.forecasts: set[ForecastSubscription] = set()
+        self.users: Counter[int] = Counter()
+        self.received = 0
+        self._batch: _Batch | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._lost_at: datetime | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # Life cycle
+
+    async def start(self) -> None:
+        self._listener = asyncio.create_task(self._listen(), name="pipecast live listener")
+
+    async def stop(self) -> None:
+        for task in [self._listener, *self._tasks]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _listen(self) -> None:
+        await listen_forever(self.dsn, live.CHANNEL, self._notified, self._connected, name="live listener")
+
+    async def _connected(self, reconnected: bool) -> None:
+        if not reconnected:
+            self._lost_at = datetime.now(UTC)
+            return
+        since = (self._lost_at or datetime.now(UTC)) - RECOVERY_MARGIN
+        async with self.engine.connect() as conn:
+            deal_ids, pipelines = await live.changed_since(conn, since)
+        log.info("live listener back: resending %d deals changed while away", len(deal_ids))
+        batch = self._pending()
+        batch.everything = True
+        batch.tables.update(live.ACCESS_TABLES)
+        batch.pipelines.update(pipelines)
+        for deal_id in deal_ids:
+            batch.kinds.setdefault(deal_id, "u")
+
+    # Subscriptions
+
+    def add(self, subscription: DealSubscription | ForecastSubscription) -> None:
+        viewer = subscription.session.viewer_id
+        if self.users[viewer] >= self.per_user:
+            raise LimitExceeded(f"at most {self.per_user} subscriptions per user on one server process")
+        self.users[viewer] += 1
+        if isinstance(subscription, DealSubscription):
+            self.deals.add(subscription)
+        else:
+            self.forecasts.add(subscription)
+
+    def remove(self, subscription: DealSubscription | ForecastSubscription) -> None:
+        viewer = subscription.session.viewer_id
+        self.users[viewer] -= 1
+        if self.users[viewer] <= 0:
+            del self.users[viewer]
+        if isinstance(subscription, DealSubscription):
+            self.deals.discard(subscription)
+        else:
+            self.forecasts.discard(subscription)
+
+    # Notifications
+
+    def _notified(self, payload: str) -> None:
+        self.received += 1
+        self._lost_at = datetime.now(UTC)  # the listener was alive now
+        try:
+            note = json.loads(payload)
+        except ValueError:
+            log.warning("live notification is not JSON: %.80s", payload)
+            return
+        if isinstance(note, dict):
+            self._pending().add(note)
+
+    def _pending(self) -> _Batch:
+        if self._batch is None:
+            self._batch = _Batch()
+            task = asyncio.get_running_loop().create_task(self._handle_soon())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return self._batch
+
+    async def _handle_soon(self) -> None:
+        await asyncio.sleep(BATCH_SECONDS)
+        batch, self._batch = self._batch, None
+        if batch is None:
+            return
+        try:
+            await self._handle(batch)
+        except Exception:
+            log.exception("live notifications could not be handled")
+
+    async def _handle(self, batch: _Batch) -> None:
+        if batch.tables & live.ACCESS_TABLES:
+            if batch.tables & live.POLICY_TABLES:
+                await self.policies.reload()  # not waiting for its own listener's (debounced) reload
+            self.generation += 1
+        for subscription in self.forecasts:
+            if batch.everything or batch.tables or subscription.pipeline_id in batch.pipelines:
+                subscription.stale.set()
+        if batch.kinds and self.deals:
+            await self._deal_events(batch.kinds)
+
+    async def _deal_events(self, kinds: dict[int, str]) -> None:
+        """Each subscriber's events for these deals: one statement per viewer access and filter."""
+        at = datetime.now(UTC)
+        subscriptions = list(self.deals)
+        sessions = {s.session for s in subscriptions}
+        alive = dict(
+            zip(
+                sessions,
+                await asyncio.gather(*(s.current(self.generation) for s in sessions)),
+                strict=True,
+            )
+        )
+        groups: dict[tuple[int, DealFilter], list[DealSubscription]] = {}
+        for subscription in subscriptions:
+            if alive[subscription.session]:
+                key = (subscription.session.viewer_id, subscription.where)
+                groups.setdefault(key, []).append(subscription)
+        ids = sorted(kinds)
+        async with self.engine.connect() as conn:
+            for (_, where), members in groups.items():
+                visible = members[0].context.access.deals_visible()
+                found = await deals_matching(conn, ids, where, visible)
+                for subscription in members:
+                    for deal_id in ids:
+                        record = found.get(deal_id)
+                        if record is not None:
+                            kind = "CREATED" if kinds[deal_id] == "c" else "UPDATED"
+                            subscription.offer(DealNotice(kind, deal_id, record, at))
+                        elif deal_id in subscription.shown:
+                            subscription.offer(DealNotice("HIDDEN", deal_id, None, at))
+
+
+Subscription = DealSubscription | ForecastSubscription
+EXPIRED = 4403  # graphql-transport-ws's Forbidden: the token has expired or the viewer was deactivated
+
+
+class Connection:
+    """One WebSocket connection's live state: its viewer's session, its subscriptions, its end."""
+
+    def __init__(self, hub: Hub, session: Session, websocket: WebSocket, *, per_connection: int) -> None:
+        self.hub, self.session, self.websocket = hub, session, websocket
+        self.per_connection = per_connection
+        self.subscriptions = 0
+        self._expiry: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def admitted(self, subscription: Subscription) -> Iterator[None]:
+        """The subscription registered with the hub while the block runs, within the limits."""
+        if self.subscriptions >= self.per_connection:
+            raise LimitExceeded(f"at most {self.per_connection} subscriptions per connection")
+        self.hub.add(subscription)
+        self.subscriptions += 1
+        try:
+            yield
+        finally:
+            self.subscriptions -= 1
+            self.hub.remove(subscription)
+
+    async def current(self) -> bool:
+        """The viewer's access as in force now; False (and the connection closing) when they are gone."""
+        return await self.session.current(self.hub.generation)
+
+    def fresh(self, context: Context) -> None:
+        """An event's fields resolve with loaders of their own: nothing cached from an earlier event."""
+        context.loaders = Loaders(self.hub.engine)
+        context.loaders.prime_users([context.viewer])
+
+    def expires_at(self, moment: float) -> None:
+        """Close the connection when its token expires (seconds since the epoch)."""
+        delay = max(0.0, moment - time.time())
+        self._expiry = asyncio.get_running_loop().call_later(delay, self.close, "the token has expired")
+
+    def close(self, reason: str) -> None:
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._close(reason))
+
+    async def _close(self, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.websocket.close(code=EXPIRED, reason=reason)
+
+    def ended(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()

@@ -1,0 +1,132 @@
+"""Subscriptions (docs/live.md): deal events and fresh forecast tables over WebSocket (graphql-transport-ws).
+
+Each event is computed for its subscriber when it is sent: deals through the viewer's deal:view predicate
+in force then (pipecast.live groups subscribers so that this is one statement per viewer and filter), a
+forecast table by the same resolver as Query.forecast. Each event's fields resolve with fresh loaders.
+"""
+
+from collections.abc import AsyncGenerator, Iterator
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+from strawberry.extensions import SchemaExtension
+from strawberry.relay import to_base64
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
+
+from db.periods import Period
+from pipecast.live import Connection, DealSubscription, ForecastSubscription, SlowConsumer
+from resolvers.context import Context
+from resolvers.errors import BadUserInput, LimitExceeded
+from schema import ids
+from schema.deals import Deal, DealFilter, deal_list
+from schema.forecasts import Forecast, asks_prediction, forecast_table
+
+
+class OverTheRightTransport(SchemaExtension):
+    """Subscriptions over WebSocket only, queries and mutations over HTTP only (where their limits, logs
+    and fresh per-request state are): anything else is refused before it runs."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        live = isinstance(getattr(context.context, "live", None), Connection)
+        subscription = context.operation_type is OperationType.SUBSCRIPTION
+        if live != subscription and not context.pre_execution_errors:
+            message = (
+                "subscriptions are served over WebSocket (graphql-transport-ws) at /graphql"
+                if subscription
+                else "queries and mutations are served over HTTP at /graphql; WebSocket carries subscriptions"
+            )
+            context.result = ExecutionResult(data=None, errors=[BadUserInput(message)])
+        yield
+
+
+@strawberry.enum(description="What happened to a deal, as its subscriber sees it.")
+class DealEventKind(Enum):
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+    HIDDEN = strawberry.enum_value(
+        "HIDDEN", description="The deal left the subscriber's sight or filter; only dealId is given."
+    )
+
+
+@strawberry.type(description="A deal created or changed, or gone from the subscriber's sight.")
+class DealEvent:
+    kind: DealEventKind
+    deal_id: strawberry.ID
+    deal: Deal | None = strawberry.field(description="Null for HIDDEN.")
+    at: datetime
+
+
+SLOW = (
+    "events for this subscription were not read fast enough and were dropped: subscribe again, and "
+    "query what may have changed meanwhile"
+)
+
+
+def _connection(info: strawberry.Info[Context]) -> Connection:
+    live = info.context.live
+    assert isinstance(live, Connection), "OverTheRightTransport lets subscriptions run on WebSockets only"
+    return live
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description="Deals the viewer may see, as they are created or changed.")
+    async def deal_changed(
+        self, info: strawberry.Info[Context], filter: DealFilter | None = None
+    ) -> AsyncGenerator[DealEvent, None]:
+        live = _connection(info)
+        context = info.context
+        where, _ = await deal_list(context, filter, None)
+        subscription = DealSubscription(live.session, where, context)
+        with live.admitted(subscription):
+            while True:
+                try:
+                    notice = await subscription.next()
+                except SlowConsumer:
+                    raise LimitExceeded(SLOW) from None
+                live.fresh(context)
+                yield DealEvent(
+                    kind=DealEventKind(notice.kind),
+                    deal_id=strawberry.ID(to_base64("Deal", notice.deal_id)),
+                    deal=Deal.of(notice.deal) if notice.deal is not None else None,
+                    at=notice.at,
+                )
+
+    @strawberry.subscription(
+        description="The viewer's forecast table, fresh after anything that may change it (at most one "
+        "event a second). The first event is the table as it stands."
+    )
+    async def forecast_updated(
+        self,
+        info: strawberry.Info[Context],
+        pipeline_id: strawberry.ID,
+        period: Period,
+        team_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="As for Query.forecast: without it, the viewer's own table."),
+        ] = None,
+    ) -> AsyncGenerator[Forecast, None]:
+        live = _connection(info)
+        context = info.context
+        predict = asks_prediction(info._raw_info.field_nodes, info._raw_info.fragments)
+
+        async def table() -> Forecast:
+            return await forecast_table(
+                context, pipeline_id=pipeline_id, period=period, team_id=team_id, predict=predict
+            )
+
+        first = await table()  # refusals (unknown pipeline, hidden team, wrong period) before subscribing
+        subscription = ForecastSubscription(live.session, ids.decode(pipeline_id, "Pipeline", "pipelineId"))
+        with live.admitted(subscription):
+            subscription.sent()
+            yield first
+            while True:
+                await subscription.wait()
+                if not await live.current():
+                    return
+                live.fresh(context)
+                yield await table()
