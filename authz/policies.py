@@ -9,6 +9,7 @@ connection drops. Requests only read the in-memory enforcer: no Casbin call or S
 import asyncio
 import contextlib
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +131,8 @@ class Policies:
             log.exception("policy reload failed; the next notification or reconnect retries")
 
     async def _listen(self) -> None:
-        async def connected(reconnected: bool) -> None:
-            if reconnected:
-                await self._reload_logged()  # notifications may have been missed while away
+        async def connected(alive_until: datetime | None) -> None:
+            if alive_until is not None:
+                await self.reload()  # notifications may have been missed while away
 
         await listen_forever(self.dsn, CHANNEL, self._schedule_reload, connected, name="policy listener")

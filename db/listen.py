@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -19,14 +20,16 @@ async def listen_forever(
     dsn: str,
     channel: str,
     on_notify: Callable[[str], None],
-    on_connected: Callable[[bool], Awaitable[None]],
+    on_connected: Callable[[datetime | None], Awaitable[None]],
     *,
     name: str,
 ) -> None:
-    """Run until cancelled. `on_notify(payload)` for each notification; `on_connected(reconnected)` once
-    the channel is listened to (True after a loss: notifications sent meanwhile were not received)."""
+    """Run until cancelled. `on_notify(payload)` for each notification; `on_connected(alive_until)` once
+    the channel is listened to: None the first time, after a loss the last moment the previous connection
+    was known to be alive (notifications sent since then were not received). When `on_connected` fails
+    (the database is barely back), the connection is dropped and the whole is tried again."""
     attempt = 0
-    lost = False
+    alive_until: datetime | None = None
     while True:
         try:
             connection = await asyncpg.connect(dsn, timeout=10)
@@ -40,19 +43,25 @@ async def listen_forever(
         connection.add_termination_listener(lambda _, event=closed: event.set())
         try:
             await connection.add_listener(channel, lambda *args: on_notify(args[3]))
-            attempt = 0
+            listening_since = datetime.now(UTC)
             try:
-                await on_connected(lost)
-            except Exception:
-                log.exception("%s could not catch up after connecting", name)
+                await on_connected(alive_until)
+            except Exception as exc:
+                log.warning("%s could not catch up (%s); reconnecting", name, type(exc).__name__)
+                await asyncio.sleep(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)])
+                attempt += 1
+                continue
+            attempt = 0
+            alive_until = listening_since
             while not closed.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(closed.wait(), timeout=CHECK_SECONDS)
                 if not closed.is_set() and connection.is_closed():
                     closed.set()
+                if not closed.is_set():
+                    alive_until = datetime.now(UTC)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             log.warning("%s lost its connection; reconnecting", name)
         finally:
             with contextlib.suppress(Exception):
                 await connection.close(timeout=1)
-        lost = True

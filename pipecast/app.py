@@ -387,7 +387,13 @@ def create_app(settings: Settings) -> Starlette:
         statement_timeout=settings.statement_timeout,
     )
     policies = Policies(engine, settings.database_url)
-    hub = Hub(engine, policies, asyncpg_dsn(settings.database_url), per_user=settings.live_per_user)
+    hub = Hub(
+        engine,
+        policies,
+        asyncpg_dsn(settings.database_url),
+        per_user=settings.live_per_user,
+        waiting=settings.live_waiting,
+    )
     graphql = PipecastGraphQL(
         engine,
         policies,

@@ -33,14 +33,13 @@ from resolvers.errors import LimitExceeded
 log = logging.getLogger("pipecast.live")
 
 BATCH_SECONDS = 0.02  # notifications arriving this close together are handled together
-QUEUED_EVENTS = 256  # per deal subscription: beyond this the subscriber is too slow and is dropped
 SHOWN_DEALS = 5_000  # per deal subscription: the deals it was sent, for HIDDEN (oldest forgotten first)
 FORECAST_INTERVAL = 1.0  # seconds between two events of one forecast subscription
-RECOVERY_MARGIN = timedelta(seconds=10)  # deals changed this long before a lost connection are resent
+RECOVERY_MARGIN = timedelta(seconds=10)  # deals changed this long before a loss are sent again (clock skew)
 
 
 class SlowConsumer(Exception):
-    """The subscriber let QUEUED_EVENTS events pile up."""
+    """More deals' events waited for the subscriber than its limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +75,15 @@ class Session:
 
 @dataclass(eq=False)
 class DealSubscription:
+    """A dealChanged subscription: its filter, the deals it was sent (for HIDDEN) and the events waiting
+    to be sent, one per deal (a deal's later event replaces its earlier one: the latest state wins)."""
+
     session: Session
     where: DealFilter
     context: Context  # its connection's: the access in it is the viewer's as of the session's refresh
-    queue: "asyncio.Queue[DealNotice | None]" = field(default_factory=lambda: asyncio.Queue(QUEUED_EVENTS))
+    limit: int  # events waiting, at most: beyond, the subscriber is too slow and the subscription ends
+    waiting: OrderedDict[int, DealNotice] = field(default_factory=OrderedDict)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
     shown: OrderedDict[int, None] = field(default_factory=OrderedDict)
     overflowed: bool = False
 
@@ -93,18 +97,22 @@ class DealSubscription:
             self.shown.move_to_end(notice.deal_id)
             if len(self.shown) > SHOWN_DEALS:
                 self.shown.popitem(last=False)
-        try:
-            self.queue.put_nowait(notice)
-        except asyncio.QueueFull:
+        earlier = self.waiting.pop(notice.deal_id, None)
+        if earlier is not None and earlier.kind == "CREATED" and notice.kind == "UPDATED":
+            notice = DealNotice("CREATED", notice.deal_id, notice.deal, notice.at)
+        self.waiting[notice.deal_id] = notice
+        if len(self.waiting) > self.limit:
             self.overflowed = True
-            while not self.queue.empty():  # free what it holds; the subscription ends with an error
-                self.queue.get_nowait()
-            self.queue.put_nowait(None)
+            self.waiting.clear()  # what it held is freed; the subscription ends with an error
+        self.ready.set()
 
     async def next(self) -> DealNotice:
-        notice = await self.queue.get()
-        if notice is None or self.overflowed:
-            raise SlowConsumer
+        while not self.waiting:
+            if self.overflowed:
+                raise SlowConsumer
+            self.ready.clear()
+            await self.ready.wait()
+        _, notice = self.waiting.popitem(last=False)
         return notice
 
 
@@ -148,11 +156,14 @@ class _Batch:
 
 
 class Hub:
-    def __init__(self, engine: AsyncEngine, policies: Policies, dsn: str, *, per_user: int) -> None:
+    def __init__(
+        self, engine: AsyncEngine, policies: Policies, dsn: str, *, per_user: int, waiting: int
+    ) -> None:
         self.engine = engine
         self.policies = policies
         self.dsn = dsn
         self.per_user = per_user
+        self.waiting = waiting  # a deal subscription's limit (DealSubscription.limit)
         self.generation = 0
         self.deals: set[DealSubscription] = set()
         self.forecasts: set[ForecastSubscription] = set()
@@ -160,8 +171,8 @@ class Hub:
         self.received = 0
         self._batch: _Batch | None = None
         self._listener: asyncio.Task[None] | None = None
-        self._lost_at: datetime | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._handling = asyncio.Lock()
 
     # Life cycle
 
@@ -178,14 +189,14 @@ class Hub:
     async def _listen(self) -> None:
         await listen_forever(self.dsn, live.CHANNEL, self._notified, self._connected, name="live listener")
 
-    async def _connected(self, reconnected: bool) -> None:
-        if not reconnected:
-            self._lost_at = datetime.now(UTC)
+    async def _connected(self, alive_until: datetime | None) -> None:
+        """After a lost connection: the deals changed since (a margin before) it was last known alive are
+        handled as if notified, and every forecast and every viewer's access is read again."""
+        if alive_until is None:
             return
-        since = (self._lost_at or datetime.now(UTC)) - RECOVERY_MARGIN
         async with self.engine.connect() as conn:
-            deal_ids, pipelines = await live.changed_since(conn, since)
-        log.info("live listener back: resending %d deals changed while away", len(deal_ids))
+            deal_ids, pipelines = await live.changed_since(conn, alive_until - RECOVERY_MARGIN)
+        log.info("live listener back: %d deals changed while it was away", len(deal_ids))
         batch = self._pending()
         batch.everything = True
         batch.tables.update(live.ACCESS_TABLES)
@@ -219,7 +230,6 @@ class Hub:
 
     def _notified(self, payload: str) -> None:
         self.received += 1
-        self._lost_at = datetime.now(UTC)  # the listener was alive now
         try:
             note = json.loads(payload)
         except ValueError:
@@ -237,14 +247,16 @@ class Hub:
         return self._batch
 
     async def _handle_soon(self) -> None:
+        """One batch at a time, in order: what arrives while one is handled waits for the next."""
         await asyncio.sleep(BATCH_SECONDS)
-        batch, self._batch = self._batch, None
-        if batch is None:
-            return
-        try:
-            await self._handle(batch)
-        except Exception:
-            log.exception("live notifications could not be handled")
+        async with self._handling:
+            batch, self._batch = self._batch, None
+            if batch is None:
+                return
+            try:
+                await self._handle(batch)
+            except Exception:
+                log.exception("live notifications could not be handled")
 
     async def _handle(self, batch: _Batch) -> None:
         if batch.tables & live.ACCESS_TABLES:

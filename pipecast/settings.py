@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     live_per_connection: Annotated[int, Field(ge=1)] = 20
     live_per_user: Annotated[int, Field(ge=1)] = 200
+    live_waiting: Annotated[int, Field(ge=1)] = 1_000
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -121,6 +122,7 @@ class Settings(BaseSettings):
             "PIPECAST_CORS_ORIGINS": ",".join(self.cors_origins),
             "PIPECAST_LIVE_PER_CONNECTION": str(self.live_per_connection),
             "PIPECAST_LIVE_PER_USER": str(self.live_per_user),
+            "PIPECAST_LIVE_WAITING": str(self.live_waiting),
         }
         if self.database_url:
             env["DATABASE_URL"] = self.database_url

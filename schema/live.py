@@ -61,8 +61,8 @@ class DealEvent:
 
 
 SLOW = (
-    "events for this subscription were not read fast enough and were dropped: subscribe again, and "
-    "query what may have changed meanwhile"
+    "more deals changed than this subscription could hold before they were read, and their events were "
+    "dropped: subscribe again, and query what may have changed meanwhile"
 )
 
 
@@ -81,7 +81,7 @@ class Subscription:
         live = _connection(info)
         context = info.context
         where, _ = await deal_list(context, filter, None)
-        subscription = DealSubscription(live.session, where, context)
+        subscription = DealSubscription(live.session, where, context, live.hub.waiting)
         with live.admitted(subscription):
             while True:
                 try:

@@ -1,6 +1,8 @@
 """Helpers shared by the tests: tokens, GraphQL over HTTP, the CLI as a user types it."""
 
+import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -15,9 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.relay import from_base64
+from websockets.typing import Origin, Subprotocol
 
 from db.engine import create_engine
 from db.users import user_by_email
@@ -204,3 +208,90 @@ async def locked_deals(database_url: str) -> AsyncIterator[AsyncConnection]:
             await conn.rollback()
     finally:
         await engine.dispose()
+
+
+class LiveClient:
+    """A graphql-transport-ws client over a real WebSocket: subscribe, then read each operation's
+    messages in order (a reader task sorts them by operation id)."""
+
+    PROTOCOL = Subprotocol("graphql-transport-ws")
+
+    def __init__(self, socket: Any) -> None:
+        self.socket = socket
+        self.messages: dict[str | None, asyncio.Queue[dict[str, Any]]] = {}
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in self.socket:
+                message = json.loads(raw)
+                self.queue(message.get("id")).put_nowait(message)
+
+    def queue(self, operation: str | None) -> "asyncio.Queue[dict[str, Any]]":
+        return self.messages.setdefault(operation, asyncio.Queue())
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def connected(
+        cls, base: str, token: str | None, *, origin: str | None = None, max_queue: int = 1_000
+    ) -> AsyncIterator["LiveClient"]:
+        """Connected and acknowledged (connection_init with `Authorization: Bearer <token>`)."""
+        url = base.replace("http://", "ws://") + "/graphql"
+        async with websockets.connect(
+            url,
+            subprotocols=[cls.PROTOCOL],
+            origin=Origin(origin) if origin else None,
+            max_queue=max_queue,
+            open_timeout=10,
+        ) as socket:
+            client = cls(socket)
+            try:
+                await client.init(token)
+                ack = await client.next(None)
+                assert ack["type"] == "connection_ack", ack
+                yield client
+            finally:
+                client.reader.cancel()
+
+    async def init(self, token: str | None) -> None:
+        payload = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        await self.socket.send(json.dumps({"type": "connection_init", "payload": payload}))
+
+    async def subscribe(self, operation: str, query: str, **variables: Any) -> None:
+        payload = {"query": query, "variables": variables}
+        await self.socket.send(json.dumps({"type": "subscribe", "id": operation, "payload": payload}))
+
+    async def complete(self, operation: str) -> None:
+        await self.socket.send(json.dumps({"type": "complete", "id": operation}))
+
+    async def next(self, operation: str | None, within: float = 10) -> dict[str, Any]:
+        return await asyncio.wait_for(self.queue(operation).get(), within)
+
+    async def data(self, operation: str, within: float = 10) -> dict[str, Any]:
+        """The next event's data (fails on an error message)."""
+        message = await self.next(operation, within)
+        assert message["type"] == "next", message
+        assert "errors" not in message["payload"], message
+        data: dict[str, Any] = message["payload"]["data"]
+        return data
+
+    async def error(self, operation: str, within: float = 10) -> dict[str, Any]:
+        """The operation's next message, which must be an error (an `error` message, or `next` with
+        errors, as the protocol sends for an operation that fails once it runs): its first error."""
+        message = await self.next(operation, within)
+        while message["type"] == "next" and not message["payload"].get("errors"):
+            message = await self.next(operation, within)
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        first: dict[str, Any] = errors[0]
+        return first
+
+    async def quiet(self, operation: str, seconds: float) -> None:
+        """Nothing arrives for the operation within `seconds`."""
+        await asyncio.sleep(seconds)
+        assert self.queue(operation).empty(), self.queue(operation).get_nowait()
+
+    async def closed(self, within: float = 10) -> tuple[int | None, str]:
+        """The close code and reason the server ended the connection with."""
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await asyncio.wait_for(self.socket.wait_closed(), within)
+        return self.socket.close_code, self.socket.close_reason or ""

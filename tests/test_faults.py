@@ -20,13 +20,23 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from strawberry.relay import to_base64
 
 from authz.roles import assign_roles, notify_policy_change
 from db.engine import create_engine
 from db.users import create_user, user_by_email
 from pipecast.app import create_app
 from pipecast.settings import Settings
-from tests.support import SECRET, Served, cli_env, locked_deals, pipecast, served, token_for
+from tests.support import (
+    SECRET,
+    LiveClient,
+    Served,
+    cli_env,
+    locked_deals,
+    pipecast,
+    served,
+    token_for,
+)
 
 pytestmark = pytest.mark.slow  # server processes, fuzzing or long runs: `pytest -m "not slow"` skips them
 
@@ -209,6 +219,33 @@ async def test_postgres_restarted_mid_run(
         assert time.monotonic() - granted < RECOVERY_SECONDS, "the policy listener did not come back"
         await asyncio.sleep(0.05)
     assert server.process.poll() is None
+
+
+async def test_live_subscribers_recover_from_a_restart_without_reconnecting(
+    http: httpx.AsyncClient, server: Served, own_postgres: OwnPostgres, people: dict[str, int]
+) -> None:
+    """A WebSocket subscriber keeps its connection through a PostgreSQL restart. A deal written the moment
+    Pipecast answers again (typically before its live listener is back: the listener's catch-up finds it)
+    reaches the subscriber, and so does a later one (by NOTIFY again)."""
+    admin = people["admin"]
+    events = "subscription { dealChanged { kind dealId deal { nextStep } } }"
+    async with LiveClient.connected(server.base, token_for(admin)) as client:
+        await client.subscribe("deals", events)
+        await asyncio.sleep(0.3)
+        deal = to_base64("Deal", 1)
+        own_postgres.stop()
+        own_postgres.start()
+        for step in ("written as PostgreSQL came back", "written once all was back"):
+            write = f'mutation {{ updateDeal(input: {{id: "{deal}", nextStep: "{step}"}}) {{ id }} }}'
+            returned = time.monotonic()
+            while (await _timed(http, write, admin))[1].status_code != 200:
+                assert time.monotonic() - returned < RECOVERY_SECONDS
+                await asyncio.sleep(0.05)
+            while True:  # the catch-up may send other deals changed just before the restart too
+                event = (await client.data("deals", within=20))["dealChanged"]
+                if event["dealId"] == deal and event["deal"]["nextStep"] == step:
+                    break
+        assert client.socket.close_code is None  # the same connection throughout
 
 
 def test_faults_are_logged_without_tracebacks(server: Served) -> None:
