@@ -75,6 +75,18 @@ class Access:
             {"viewer": self.viewer_id, "reach": sorted(self.team_reach)},
         )
 
+    def reaches(self, resource: str, action: str, owner: int | None) -> bool:
+        """Whether (resource, action) reaches a row of this owner: the predicate of `owners` (and of
+        owner_predicate) evaluated in Python, for rows already read (live events)."""
+        grant = self.grant(resource, action)
+        if grant.scope == ALL_SCOPE:
+            return True
+        if owner is None:
+            return grant.unassigned
+        return (grant.scope in (TEAM_SCOPE, OWN_SCOPE) and owner == self.viewer_id) or (
+            grant.scope == TEAM_SCOPE and owner in self.team_reach
+        )
+
     def deals_visible(self) -> ColumnElement[bool] | None:
         """The deals the viewer may see anywhere (deal:view); built once per request."""
         if "deal:view" not in self._memo:

@@ -72,10 +72,12 @@ class Policies:
         self._pending: asyncio.TimerHandle | None = None
         self._listener: asyncio.Task[None] | None = None
         self._reload_lock = asyncio.Lock()
+        self._interned: dict[frozenset[tuple[tuple[str, str], Grant]], dict[tuple[str, str], Grant]] = {}
 
     async def reload(self) -> None:
         async with self._reload_lock:
             await self.enforcer.load_policy()
+            self._interned.clear()
             self.reloads += 1
 
     async def grants_for(self, user_id: int) -> dict[tuple[str, str], Grant]:
@@ -85,7 +87,10 @@ class Policies:
         for rule in await self.rules_for(user_id):
             _, resource, action, scope, unassigned = rule
             found.setdefault((resource, action), []).append(Grant(scope, unassigned == "true"))
-        return {key: widest(grants) for key, grants in found.items()}
+        widest_grants = {key: widest(grants) for key, grants in found.items()}
+        # Users with the same grants share one dict (until the next reload): thousands of connections
+        # held open by a few roles' members keep a few dicts, not thousands.
+        return self._interned.setdefault(frozenset(widest_grants.items()), widest_grants)
 
     async def rules_for(self, user_id: int) -> list[list[str]]:
         """The policies reaching the user (subject, resource, action, scope, unassigned)."""

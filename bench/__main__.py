@@ -31,8 +31,9 @@ from typing import Any
 
 import asyncpg
 import httpx
-import psutil
 
+from bench.live import DEALS_WRITTEN, describe, run_live
+from bench.measure import rss
 from bench.workloads import (
     DASHBOARD,
     DASHBOARD_FLOOR,
@@ -82,6 +83,7 @@ class Result:
     read_path: str | None = None
     bytes: int | None = None
     server: str = "pipecast"
+    live: dict[str, Any] | None = None
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -219,7 +221,7 @@ async def measure(
         _percentile(latencies, 0.95),
         _percentile(latencies, 0.99),
         statistics.mean(counts) if counts else None,
-        _rss(pid),
+        rss(pid),
         read_path="/".join(paths) or None,
         bytes=answers[-1].size if answers else None,
         server=server,
@@ -268,8 +270,13 @@ async def bench_size(server: str, deals: int, args: argparse.Namespace) -> list[
     results: list[Result] = []
     try:
         async with _pipecast(env, args.workers) as (base, pid):
-            results += await _workloads(base, pid, url, deals, tokens, people, (pipeline, root, region), args)
-        if args.peer:
+            if not args.live_only:
+                results += await _workloads(
+                    base, pid, url, deals, tokens, people, (pipeline, root, region), args
+                )
+            if args.live_subscribers:
+                results.append(await _live(env, url, base, deals, secret, tokens["admin"], args))
+        if args.peer and not args.live_only:
             results += await _peer(env, url, deals, tokens["admin"], args)
     finally:
         await _on_server(server, drop)  # a 1M-deal database is gigabytes: leave nothing behind
@@ -409,6 +416,38 @@ async def _workloads(
 HISTORY_WORKLOADS = ("f waterfall", "g trend")
 
 
+async def _live(
+    env: dict[str, str], url: str, writer: str, deals: int, secret: str, admin: str, args: argparse.Namespace
+) -> Result:
+    """Workload h (bench/live.py): subscribers on a one-worker server, writes through the main one."""
+    from strawberry.relay import to_base64  # noqa: PLC0415
+
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    users = [row["id"] for row in await conn.fetch("SELECT id FROM users WHERE active ORDER BY id")]
+    await conn.close()
+    tokens = [issue_token(users[n % len(users)], secret, 3600) for n in range(args.live_subscribers)]
+    deal_ids = [to_base64("Deal", key) for key in await _sample_deals(url, DEALS_WRITTEN)]
+    async with _pipecast(env, 1) as (base, pid):
+        figures = await run_live(base, pid, writer, admin, tokens, deal_ids, args.duration)
+    latencies = figures.latencies_ms or [float("inf")]
+    result = Result(
+        "h live",
+        deals,
+        figures.subscribers,
+        figures.delivered,
+        figures.delivered / args.duration,
+        _percentile(latencies, 0.5),
+        _percentile(latencies, 0.95),
+        _percentile(latencies, 0.99),
+        None,
+        figures.rss_mb,
+        read_path="ws",
+        live=describe(figures),
+    )
+    print(_line(result), result.live, file=sys.stderr)
+    return result
+
+
 async def _sample_deals(url: str, count: int) -> list[int]:
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
@@ -493,17 +532,6 @@ async def _peer(
     return results
 
 
-def _rss(pid: int) -> float | None:
-    """The largest resident set of the server's worker processes (or of the server itself), in MB."""
-    try:
-        parent = psutil.Process(pid)
-        processes = parent.children(recursive=True) or [parent]
-        largest: int = max(p.memory_info().rss for p in processes)
-        return largest / 2**20
-    except psutil.Error:
-        return None
-
-
 async def _ready(url: str, process: subprocess.Popen[bytes], *, post: bool = False) -> None:
     deadline = time.monotonic() + 120
     async with httpx.AsyncClient(timeout=2) as client:
@@ -559,6 +587,10 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server worker processes")
     parser.add_argument("--peer", action="store_true", help="also measure PostGraphile v5 (needs npm)")
     parser.add_argument("--peer-concurrency", type=_ints, default=[1, 16])
+    parser.add_argument(
+        "--live-subscribers", type=int, default=1000, help="WebSocket subscribers of workload h (0: none)"
+    )
+    parser.add_argument("--live-only", action="store_true", help="only workload h (live updates)")
     parser.add_argument(
         "--json", type=Path, default=Path("bench/results.json"), help="where to write the results"
     )

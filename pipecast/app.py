@@ -16,7 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -34,11 +34,11 @@ from db.faults import MESSAGES, database_fault
 from db.migrate import current_revision, ensure_current, head_revision
 from db.users import SignedIn, viewer_and_settings
 from pipecast.auth import InvalidToken, TokenVerifier, bearer_token
-from pipecast.live import Connection, Hub, Session
 from pipecast.logs import RequestLog, configure_logging
 from pipecast.settings import Settings
 from pipecast.statements import ReportStatements, count_statements
 from resolvers.context import Context, Loaders
+from resolvers.live import Connection, Hub, Session
 from resolvers.pagination import cursor_key
 from schema.requests import current, note
 from schema.root import build_schema
@@ -188,7 +188,8 @@ class PipecastGraphQL(GraphQL[Context, None]):
         except InvalidToken:
             raise ConnectionRejectionError from None
         built = await self._context(viewer.signed_in, viewer.grants)
-        vars(context).update(vars(built), connection_params=params)
+        # Each event resolves with loaders of its own (Connection.fresh): none are kept while idle.
+        vars(context).update(vars(built), connection_params=params, loaders=Loaders(self.engine))
         signed_in_again = self.signed_in
 
         async def refresh() -> bool:
@@ -376,6 +377,22 @@ def _limited(receive: Receive) -> Receive:
     return limited
 
 
+class Pipecast(Starlette):
+    """The app. A WebSocket to /graphql goes straight to the subscriptions' view: none of the HTTP
+    middleware applies to it, and each layer would be a frame held for the life of every connection."""
+
+    def __init__(self, subscriptions: PipecastGraphQL, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.subscriptions = subscriptions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == "/graphql":
+            scope["app"] = self
+            await self.subscriptions(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings) -> Starlette:
     """The app for resolved settings (a concrete database URL and secret; see Settings.resolved)."""
     if settings.database_url is None or settings.jwt_secret is None:
@@ -401,6 +418,16 @@ def create_app(settings: Settings) -> Starlette:
         introspection=settings.introspection_enabled,
         secret=settings.jwt_secret,
         compiled=settings.compiled_reads,
+    )
+    # WebSockets carry only subscriptions (OverTheRightTransport): their view's schema has no compiled
+    # read path, one extension fewer held open by each of thousands of subscriptions.
+    subscriptions = PipecastGraphQL(
+        engine,
+        policies,
+        graphiql=False,
+        introspection=settings.introspection_enabled,
+        secret=settings.jwt_secret,
+        compiled=False,
         allowed_origins=settings.cors_origins,
         live=hub,
         live_per_connection=settings.live_per_connection,
@@ -414,7 +441,7 @@ def create_app(settings: Settings) -> Starlette:
         user_claim=settings.jwt_user_claim,
     )
     authenticated = Authenticate(graphql, verifier, engine, policies, graphiql=settings.graphiql_enabled)
-    graphql.signed_in = authenticated.viewer
+    subscriptions.signed_in = authenticated.viewer
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -460,7 +487,8 @@ def create_app(settings: Settings) -> Starlette:
                 max_age=600,
             )
         )
-    app = Starlette(
+    app = Pipecast(
+        subscriptions,
         middleware=middleware,
         exception_handlers={
             BodyTooLarge: lambda request, exc: _error(
@@ -469,7 +497,6 @@ def create_app(settings: Settings) -> Starlette:
         },
         routes=[
             Route("/graphql", authenticated, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *(

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     live_per_connection: Annotated[int, Field(ge=1)] = 20
     live_per_user: Annotated[int, Field(ge=1)] = 200
     live_waiting: Annotated[int, Field(ge=1)] = 1_000
+    ws_compression: bool = False
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -123,6 +124,7 @@ class Settings(BaseSettings):
             "PIPECAST_LIVE_PER_CONNECTION": str(self.live_per_connection),
             "PIPECAST_LIVE_PER_USER": str(self.live_per_user),
             "PIPECAST_LIVE_WAITING": str(self.live_waiting),
+            "PIPECAST_WS_COMPRESSION": str(self.ws_compression).lower(),
         }
         if self.database_url:
             env["DATABASE_URL"] = self.database_url

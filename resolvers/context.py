@@ -1,7 +1,8 @@
 """The per-request Context: the viewer, their Access, the database and fresh DataLoaders."""
 
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -34,35 +35,72 @@ async def _settings(conn: AsyncConnection, keys: Sequence[None]) -> dict[None, C
     return {None: await read_company_settings(conn)}
 
 
+# Loaders of rows as stored, whatever the viewer (what a viewer may see of them is the resolvers' call).
+RECORD_LOADERS = (
+    "users_by_id",
+    "teams_by_id",
+    "children_by_team",
+    "managers_by_team",
+    "memberships_by_user",
+    "pipelines_by_id",
+    "stages_by_id",
+    "stages_by_pipeline",
+    "settings",
+)
 PageFetch = Callable[[AsyncConnection, Sequence[int]], Awaitable[dict[int, Page[Any]]]]
 
 
-@dataclass
 class Loaders:
-    """DataLoaders named <Things>By<Key>, built once per request; each batch takes its own connection."""
+    """DataLoaders named <Things>By<Key>, each made on first use in a request (most requests use a few);
+    each batch takes its own connection."""
 
-    engine: AsyncEngine
-    users_by_id: DataLoader[int, UserRecord | None] = field(init=False)
-    teams_by_id: DataLoader[int, TeamRecord | None] = field(init=False)
-    children_by_team: DataLoader[int, list[TeamRecord]] = field(init=False)
-    managers_by_team: DataLoader[int, list[UserRecord]] = field(init=False)
-    memberships_by_user: DataLoader[int, list[MembershipRecord]] = field(init=False)
-    pipelines_by_id: DataLoader[int, PipelineRecord | None] = field(init=False)
-    stages_by_id: DataLoader[int, StageRecord | None] = field(init=False)
-    stages_by_pipeline: DataLoader[int, list[StageRecord]] = field(init=False)
-    settings: DataLoader[None, CompanySettingsRecord | None] = field(init=False)
-    _by_arguments: dict[Hashable, DataLoader[Any, Any]] = field(init=False, default_factory=dict)
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._by_arguments: dict[Hashable, DataLoader[Any, Any]] = {}
 
-    def __post_init__(self) -> None:
-        self.users_by_id = keyed_loader(self.engine, users_by_ids, None)
-        self.teams_by_id = keyed_loader(self.engine, teams_by_ids, None)
-        self.children_by_team = keyed_loader(self.engine, children_by_parent, [])
-        self.managers_by_team = keyed_loader(self.engine, managers_by_team, [])
-        self.memberships_by_user = keyed_loader(self.engine, memberships_by_user, [])
-        self.pipelines_by_id = keyed_loader(self.engine, pipelines_by_ids, None)
-        self.stages_by_id = keyed_loader(self.engine, stages_by_ids, None)
-        self.stages_by_pipeline = keyed_loader(self.engine, stages_by_pipeline_ids, [])
-        self.settings = keyed_loader(self.engine, _settings, None)
+    @cached_property
+    def users_by_id(self) -> DataLoader[int, UserRecord | None]:
+        return keyed_loader(self.engine, users_by_ids, None)
+
+    @cached_property
+    def teams_by_id(self) -> DataLoader[int, TeamRecord | None]:
+        return keyed_loader(self.engine, teams_by_ids, None)
+
+    @cached_property
+    def children_by_team(self) -> DataLoader[int, list[TeamRecord]]:
+        return keyed_loader(self.engine, children_by_parent, [])
+
+    @cached_property
+    def managers_by_team(self) -> DataLoader[int, list[UserRecord]]:
+        return keyed_loader(self.engine, managers_by_team, [])
+
+    @cached_property
+    def memberships_by_user(self) -> DataLoader[int, list[MembershipRecord]]:
+        return keyed_loader(self.engine, memberships_by_user, [])
+
+    @cached_property
+    def pipelines_by_id(self) -> DataLoader[int, PipelineRecord | None]:
+        return keyed_loader(self.engine, pipelines_by_ids, None)
+
+    @cached_property
+    def stages_by_id(self) -> DataLoader[int, StageRecord | None]:
+        return keyed_loader(self.engine, stages_by_ids, None)
+
+    @cached_property
+    def stages_by_pipeline(self) -> DataLoader[int, list[StageRecord]]:
+        return keyed_loader(self.engine, stages_by_pipeline_ids, [])
+
+    @cached_property
+    def settings(self) -> DataLoader[None, CompanySettingsRecord | None]:
+        return keyed_loader(self.engine, _settings, None)
+
+    def records_of(self) -> "Loaders":
+        """Loaders sharing these ones' record loaders (rows as stored, the same for every viewer) with
+        loaders by arguments of their own (those may hold a viewer's visibility)."""
+        shared = Loaders(self.engine)
+        for name in RECORD_LOADERS:
+            setattr(shared, name, getattr(self, name))
+        return shared
 
     def pages(self, arguments: Hashable, fetch: PageFetch) -> DataLoader[int, Page[Any]]:
         """A loader of one page per parent for one set of list arguments (one statement per batch)."""

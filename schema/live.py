@@ -17,9 +17,9 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from db.periods import Period
-from pipecast.live import Connection, DealSubscription, ForecastSubscription, SlowConsumer
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, LimitExceeded
+from resolvers.live import Connection, DealSubscription, ForecastSubscription, SlowConsumer
 from schema import ids
 from schema.deals import Deal, DealFilter, deal_list
 from schema.forecasts import Forecast, asks_prediction, forecast_table
@@ -84,11 +84,12 @@ class Subscription:
         subscription = DealSubscription(live.session, where, context, live.hub.waiting)
         with live.admitted(subscription):
             while True:
+                live.idle(context)
                 try:
                     notice = await subscription.next()
                 except SlowConsumer:
                     raise LimitExceeded(SLOW) from None
-                live.fresh(context)
+                live.fresh(context, notice.loaders)
                 yield DealEvent(
                     kind=DealEventKind(notice.kind),
                     deal_id=strawberry.ID(to_base64("Deal", notice.deal_id)),
@@ -125,6 +126,7 @@ class Subscription:
             subscription.sent()
             yield first
             while True:
+                live.idle(context)
                 await subscription.wait()
                 if not await live.current():
                     return

@@ -48,6 +48,7 @@ class DealNotice:
     deal_id: int
     deal: DealRecord | None
     at: datetime
+    loaders: Loaders  # the batch's record loaders (Loaders.records_of)
 
 
 class Session:
@@ -73,6 +74,34 @@ class Session:
             return alive
 
 
+class Signal:
+    """An asyncio.Event for one waiter that holds no waiter queue until it is waited for: a thousand idle
+    subscriptions each keep one."""
+
+    __slots__ = ("_is_set", "_waiter")
+
+    def __init__(self) -> None:
+        self._is_set = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self._is_set = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._is_set = False
+
+    async def wait(self) -> None:
+        if self._is_set:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+
 @dataclass(eq=False)
 class DealSubscription:
     """A dealChanged subscription: its filter, the deals it was sent (for HIDDEN) and the events waiting
@@ -83,7 +112,7 @@ class DealSubscription:
     context: Context  # its connection's: the access in it is the viewer's as of the session's refresh
     limit: int  # events waiting, at most: beyond, the subscriber is too slow and the subscription ends
     waiting: OrderedDict[int, DealNotice] = field(default_factory=OrderedDict)
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    ready: Signal = field(default_factory=Signal)
     shown: OrderedDict[int, None] = field(default_factory=OrderedDict)
     overflowed: bool = False
 
@@ -99,7 +128,7 @@ class DealSubscription:
                 self.shown.popitem(last=False)
         earlier = self.waiting.pop(notice.deal_id, None)
         if earlier is not None and earlier.kind == "CREATED" and notice.kind == "UPDATED":
-            notice = DealNotice("CREATED", notice.deal_id, notice.deal, notice.at)
+            notice = DealNotice("CREATED", notice.deal_id, notice.deal, notice.at, notice.loaders)
         self.waiting[notice.deal_id] = notice
         if len(self.waiting) > self.limit:
             self.overflowed = True
@@ -120,7 +149,7 @@ class DealSubscription:
 class ForecastSubscription:
     session: Session
     pipeline_id: int
-    stale: asyncio.Event = field(default_factory=asyncio.Event)
+    stale: Signal = field(default_factory=Signal)
     sent_at: float = 0.0
 
     def sent(self) -> None:
@@ -270,35 +299,33 @@ class Hub:
             await self._deal_events(batch.kinds)
 
     async def _deal_events(self, kinds: dict[int, str]) -> None:
-        """Each subscriber's events for these deals: one statement per viewer access and filter."""
+        """Each subscriber's events for these deals, with its access as it stands (read again first
+        where it may have changed)."""
         at = datetime.now(UTC)
         subscriptions = list(self.deals)
-        sessions = {s.session for s in subscriptions}
-        alive = dict(
-            zip(
-                sessions,
-                await asyncio.gather(*(s.current(self.generation) for s in sessions)),
-                strict=True,
-            )
-        )
-        groups: dict[tuple[int, DealFilter], list[DealSubscription]] = {}
+        stale = list({s.session for s in subscriptions if s.session.generation != self.generation})
+        refreshed = await asyncio.gather(*(s.current(self.generation) for s in stale))
+        gone = {session for session, alive in zip(stale, refreshed, strict=True) if not alive}
+        # One statement per filter (most subscriptions have none): the deals of the batch that match it,
+        # whoever looks; then each subscriber's deal:view, evaluated on the owners in Python.
+        by_filter: dict[DealFilter, list[DealSubscription]] = {}
         for subscription in subscriptions:
-            if alive[subscription.session]:
-                key = (subscription.session.viewer_id, subscription.where)
-                groups.setdefault(key, []).append(subscription)
+            if subscription.session not in gone:
+                by_filter.setdefault(subscription.where, []).append(subscription)
+        loaders = Loaders(self.engine)  # shared by this batch's events: records, not what a viewer sees
         ids = sorted(kinds)
         async with self.engine.connect() as conn:
-            for (_, where), members in groups.items():
-                visible = members[0].context.access.deals_visible()
-                found = await deals_matching(conn, ids, where, visible)
+            for where, members in by_filter.items():
+                found = await deals_matching(conn, ids, where, None)
                 for subscription in members:
+                    access = subscription.context.access
                     for deal_id in ids:
                         record = found.get(deal_id)
-                        if record is not None:
+                        if record is not None and access.reaches("deal", "view", record.owner_id):
                             kind = "CREATED" if kinds[deal_id] == "c" else "UPDATED"
-                            subscription.offer(DealNotice(kind, deal_id, record, at))
+                            subscription.offer(DealNotice(kind, deal_id, record, at, loaders))
                         elif deal_id in subscription.shown:
-                            subscription.offer(DealNotice("HIDDEN", deal_id, None, at))
+                            subscription.offer(DealNotice("HIDDEN", deal_id, None, at, loaders))
 
 
 Subscription = DealSubscription | ForecastSubscription
@@ -332,10 +359,16 @@ class Connection:
         """The viewer's access as in force now; False (and the connection closing) when they are gone."""
         return await self.session.current(self.hub.generation)
 
-    def fresh(self, context: Context) -> None:
-        """An event's fields resolve with loaders of their own: nothing cached from an earlier event."""
+    def fresh(self, context: Context, shared: Loaders | None = None) -> None:
+        """An event's fields resolve with loaders of their own: nothing cached from an earlier event. The
+        subscribers of one batch of deal events share its record loaders (users, teams, stages… as
+        stored: what a viewer may see of them is decided by the resolvers), so that the owners of the
+        batch's deals are read once for all of them, not once per subscriber."""
+        context.loaders = Loaders(self.hub.engine) if shared is None else shared.records_of()
+
+    def idle(self, context: Context) -> None:
+        """Between events the connection keeps no loader (nor anything they cached)."""
         context.loaders = Loaders(self.hub.engine)
-        context.loaders.prime_users([context.viewer])
 
     def expires_at(self, moment: float) -> None:
         """Close the connection when its token expires (seconds since the epoch)."""
