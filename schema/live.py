@@ -45,8 +45,10 @@ class OverTheRightTransport(SchemaExtension):
 
 @strawberry.enum(description="What happened to a deal, as its subscriber sees it.")
 class DealEventKind(Enum):
-    CREATED = "CREATED"
-    UPDATED = "UPDATED"
+    CREATED = strawberry.enum_value("CREATED", description="The deal was created.")
+    UPDATED = strawberry.enum_value(
+        "UPDATED", description="The deal changed, or came into the subscriber's sight or filter."
+    )
     HIDDEN = strawberry.enum_value(
         "HIDDEN", description="The deal left the subscriber's sight or filter; only dealId is given."
     )
@@ -54,10 +56,10 @@ class DealEventKind(Enum):
 
 @strawberry.type(description="A deal created or changed, or gone from the subscriber's sight.")
 class DealEvent:
-    kind: DealEventKind
-    deal_id: strawberry.ID
+    kind: DealEventKind = strawberry.field(description="What happened.")
+    deal_id: strawberry.ID = strawberry.field(description="The deal's ID (also for HIDDEN).")
     deal: Deal | None = strawberry.field(description="Null for HIDDEN.")
-    at: datetime
+    at: datetime = strawberry.field(description="When the server learned of the change.")
 
 
 SLOW = (
@@ -72,7 +74,10 @@ def _connection(info: strawberry.Info[Context]) -> Connection:
     return live
 
 
-@strawberry.type
+@strawberry.type(
+    description="Live updates, over WebSocket at /graphql (graphql-transport-ws; the token in "
+    "connection_init's payload as Authorization)."
+)
 class Subscription:
     @strawberry.subscription(description="Deals the viewer may see, as they are created or changed.")
     async def deal_changed(

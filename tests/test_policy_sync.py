@@ -91,7 +91,7 @@ async def test_the_listener_comes_back_after_its_connection_drops(
         killed = await conn.scalar(
             text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                "WHERE datname = current_database() AND query LIKE 'LISTEN \"pipecast_policies\"%'"
             )
         )
     await engine.dispose()
