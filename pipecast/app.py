@@ -189,8 +189,11 @@ class PipecastGraphQL(GraphQL[Context, None]):
             raise ConnectionRejectionError from None
         built = await self._context(viewer.signed_in, viewer.grants)
         # Each event resolves with loaders of its own (Connection.fresh): none are kept while idle.
-        vars(context).update(vars(built), connection_params=params, loaders=Loaders(self.engine))
-        signed_in_again = self.signed_in
+        access = self.live.shared(built.access)
+        vars(context).update(
+            vars(built), access=access, connection_params=params, loaders=Loaders(self.engine)
+        )
+        signed_in_again, hub = self.signed_in, self.live
 
         async def refresh() -> bool:
             """The viewer and their access as they are now; False when they may no longer connect."""
@@ -200,7 +203,7 @@ class PipecastGraphQL(GraphQL[Context, None]):
             except InvalidToken:
                 connection.close("the viewer may no longer sign in")
                 return False
-            context.viewer, context.access = again.viewer, again.access
+            context.viewer, context.access = again.viewer, hub.shared(again.access)
             return True
 
         session = Session(viewer.signed_in.user.id, refresh)

@@ -16,13 +16,14 @@ import logging
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.websockets import WebSocket
 
+from authz.access import Access
 from authz.policies import Policies
 from db import live
 from db.deals import DealFilter, DealRecord, deals_matching
@@ -202,6 +203,7 @@ class Hub:
         self._listener: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._handling = asyncio.Lock()
+        self._reaches: dict[frozenset[int], frozenset[int]] = {}
 
     # Life cycle
 
@@ -234,6 +236,14 @@ class Hub:
             batch.kinds.setdefault(deal_id, "u")
 
     # Subscriptions
+
+    def shared(self, access: Access) -> Access:
+        """The access with its team reach shared with every connection that has the same one (a team's
+        members): thousands of idle connections keep a few sets, not thousands."""
+        if len(self._reaches) > 10_000:
+            self._reaches.clear()
+        reach = self._reaches.setdefault(access.team_reach, access.team_reach)
+        return access if reach is access.team_reach else replace(access, team_reach=reach, _memo={})
 
     def add(self, subscription: DealSubscription | ForecastSubscription) -> None:
         viewer = subscription.session.viewer_id
