@@ -38,7 +38,7 @@ TOUCHING = (
 # Of those, the ones that can change who sees what (a subscriber's access is read again after them).
 ACCESS_TABLES = frozenset({"team_memberships", "teams", "users", "roles", "casbin_rule"})
 POLICY_TABLES = frozenset({"roles", "casbin_rule"})
-DEAL_EVENTS = {"INSERT": "c", "UPDATE": "u", "DELETE": "d"}
+DEAL_EVENTS = ("INSERT", "UPDATE", "DELETE")  # kinds c, u and d in the notifications
 
 
 def install_statements() -> list[str]:

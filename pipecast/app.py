@@ -164,16 +164,19 @@ class PipecastGraphQL(GraphQL[Context, None]):
         loaders = Loaders(self.engine)
         loaders.settings.prime(None, signed_in.settings)
         loaders.users_by_id.prime(viewer.id, viewer)
-        reach = signed_in.reach or frozenset()
-        access = Access(viewer.id, grants, frozenset(await self.policies.roles_of(viewer.id)), reach)
         return Context(
             viewer=viewer,
-            access=access,
+            access=await self._access(signed_in, grants),
             policies=self.policies,
             engine=self.engine,
             loaders=loaders,
             cursor_key=self.cursor_key,
         )
+
+    async def _access(self, signed_in: SignedIn, grants: dict[tuple[str, str], Grant]) -> Access:
+        user_id = signed_in.user.id
+        roles = frozenset(await self.policies.roles_of(user_id))
+        return Access(user_id, grants, roles, signed_in.reach or frozenset())
 
     async def on_ws_connect(self, context: Context) -> None:
         """graphql-transport-ws's connection_init: its payload carries the same bearer token as HTTP
@@ -199,11 +202,11 @@ class PipecastGraphQL(GraphQL[Context, None]):
             """The viewer and their access as they are now; False when they may no longer connect."""
             try:
                 now = await signed_in_again(authorization)
-                again = await self._context(now.signed_in, now.grants)
             except InvalidToken:
                 connection.close("the viewer may no longer sign in")
                 return False
-            context.viewer, context.access = again.viewer, hub.shared(again.access)
+            context.viewer = now.signed_in.user
+            context.access = hub.shared(await self._access(now.signed_in, now.grants))
             return True
 
         session = Session(viewer.signed_in.user.id, refresh)
@@ -269,7 +272,7 @@ class Authenticate:
             response = _error(request, 503, MESSAGES[fault], fault)
         await response(scope, receive, send)
 
-    async def viewer(self, authorization: str | None) -> "Viewer":
+    async def viewer(self, authorization: str | None) -> Viewer:
         """The viewer, the company settings and (when a TEAM scope needs it) the viewer's reach, read in
         one statement; the grants come from the in-memory policies, once."""
         identity = await self.verifier.identify(bearer_token(authorization))

@@ -1,12 +1,12 @@
 """Live updates (docs/live.md): the process's hub between PostgreSQL's notifications and its subscribers.
 
 One LISTEN connection per process (db.listen) receives the IDs the triggers of db.live send, whichever
-process wrote. Notifications are taken in small batches; for deal events, the subscribers are grouped by
-viewer and filter and each group's deals are read in one statement with that viewer's deal:view predicate
-as it stands now (a connection's access is read again after any write to users, teams, memberships, roles
-or policies). Forecast subscriptions are only marked stale: each recomputes its table itself, at most once
-a second. Every queue is bounded: a subscriber that does not read its events loses its subscription, not
-the server its memory.
+process wrote. Notifications are taken in small batches, one at a time; for deal events, a batch's deals
+are read once per distinct filter among the subscriptions and each subscriber's deal:view, as it stands
+now, is applied to their owners (a connection's access is read again after any write to users, teams,
+memberships, roles or policies). Forecast subscriptions are only marked stale: each recomputes its table
+itself, at most once a second. What waits for a subscriber is bounded: one that does not read its events
+loses its subscription, not the server its memory.
 """
 
 import asyncio
@@ -186,6 +186,8 @@ class _Batch:
 
 
 class Hub:
+    """The process's live updates: its LISTEN connection, its subscriptions, their access generation."""
+
     def __init__(
         self, engine: AsyncEngine, policies: Policies, dsn: str, *, per_user: int, waiting: int
     ) -> None:
@@ -198,7 +200,6 @@ class Hub:
         self.deals: set[DealSubscription] = set()
         self.forecasts: set[ForecastSubscription] = set()
         self.users: Counter[int] = Counter()
-        self.received = 0
         self._batch: _Batch | None = None
         self._listener: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -268,7 +269,6 @@ class Hub:
     # Notifications
 
     def _notified(self, payload: str) -> None:
-        self.received += 1
         try:
             note = json.loads(payload)
         except ValueError:
