@@ -289,6 +289,20 @@ async def test_forecast_events_are_coalesced_to_one_a_second(
         assert all(later - earlier >= 0.9 for earlier, later in itertools.pairwise(arrivals))
         assert last == (await write(a, manager, query, p=company["pipeline"]))["forecast"]  # the final state
 
+        # Not only deals: a submission (here the manager's own, on the other process) sends a fresh table.
+        await write(
+            b,
+            manager,
+            "mutation($i: SubmitForecastInput!) { submitForecast(input: $i) { id } }",
+            i={
+                "subject": {"userId": to_base64("User", manager)},
+                "pipelineId": company["pipeline"],
+                "period": period,
+                "amount": "1234.00",
+            },
+        )
+        assert "forecastUpdated" in await managers.data("table", within=5)
+
         # A table the viewer may not see is refused, not sent.
         await managers.subscribe(
             "other", FORECAST_EVENTS, pipeline=company["pipeline"], period=period, team=to_base64("Team", 3)
