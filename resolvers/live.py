@@ -36,6 +36,7 @@ log = logging.getLogger("pipecast.live")
 BATCH_SECONDS = 0.02  # notifications arriving this close together are handled together
 SHOWN_DEALS = 5_000  # per deal subscription: the deals it was sent, for HIDDEN (oldest forgotten first)
 FORECAST_INTERVAL = 1.0  # seconds between two events of one forecast subscription
+TABLES_AT_ONCE = 4  # forecast tables a process recomputes for its subscribers at the same time
 RECOVERY_MARGIN = timedelta(seconds=10)  # deals changed this long before a loss are sent again (clock skew)
 
 
@@ -205,6 +206,9 @@ class Hub:
         self._tasks: set[asyncio.Task[None]] = set()
         self._handling = asyncio.Lock()
         self._reaches: dict[frozenset[int], frozenset[int]] = {}
+        # Forecast tables recomputed at once: under a stream of writes, stale subscriptions wait their
+        # turn (their events come later than a second) instead of taking every connection of the pool.
+        self.tables = asyncio.Semaphore(TABLES_AT_ONCE)
 
     # Life cycle
 

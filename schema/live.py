@@ -121,9 +121,10 @@ class Subscription:
         predict = asks_prediction(info._raw_info.field_nodes, info._raw_info.fragments)
 
         async def table() -> Forecast:
-            return await forecast_table(
-                context, pipeline_id=pipeline_id, period=period, team_id=team_id, predict=predict
-            )
+            async with live.hub.tables:  # a few at a time per process, however many subscriptions are stale
+                return await forecast_table(
+                    context, pipeline_id=pipeline_id, period=period, team_id=team_id, predict=predict
+                )
 
         first = await table()  # refusals (unknown pipeline, hidden team, wrong period) before subscribing
         subscription = ForecastSubscription(live.session, ids.decode(pipeline_id, "Pipeline", "pipelineId"))
