@@ -374,15 +374,11 @@ class Connection:
         return await self.session.current(self.hub.generation)
 
     def fresh(self, context: Context, shared: Loaders | None = None) -> None:
-        """An event's fields resolve with loaders of their own: nothing cached from an earlier event. The
-        subscribers of one batch of deal events share its record loaders (users, teams, stages… as
-        stored: what a viewer may see of them is decided by the resolvers), so that the owners of the
-        batch's deals are read once for all of them, not once per subscriber."""
+        """Loaders of their own for an event's fields (nothing cached from an earlier event), and empty
+        ones between events (an idle connection keeps nothing they cached). The subscribers of one batch
+        of deal events share its record loaders (users, teams, stages… as stored: what a viewer may see
+        of them is decided by the resolvers), so that the batch's owners are read once for all of them."""
         context.loaders = Loaders(self.hub.engine) if shared is None else shared.records_of()
-
-    def idle(self, context: Context) -> None:
-        """Between events the connection keeps no loader (nor anything they cached)."""
-        context.loaders = Loaders(self.hub.engine)
 
     def expires_at(self, moment: float) -> None:
         """Close the connection when its token expires (seconds since the epoch)."""

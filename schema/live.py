@@ -89,7 +89,7 @@ class Subscription:
         subscription = DealSubscription(live.session, where, context, live.hub.waiting)
         with live.admitted(subscription):
             while True:
-                live.idle(context)
+                live.fresh(context)  # idle: nothing cached kept
                 try:
                     notice = await subscription.next()
                 except SlowConsumer:
@@ -132,9 +132,8 @@ class Subscription:
             subscription.sent()
             yield first
             while True:
-                live.idle(context)
+                live.fresh(context)  # kept empty while idle, and the next table's own
                 await subscription.wait()
                 if not await live.current():
                     return
-                live.fresh(context)
                 yield await table()
