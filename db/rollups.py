@@ -115,6 +115,16 @@ def contributions(rows: Any, sign: int, *extra: ColumnElement[Any]) -> Select[An
             case((mine, weighted), else_=zero).label(rollup_measure("weighted", name)),
         ]
     measures.append(case((stage.c.state == OPEN, amount), else_=zero).label("open_amount"))
+    return bucketed(rows, stage, stage.c.id == rows.c.stage_id, *measures, *extra)
+
+
+def bucketed(
+    rows: Any, stage: Any, stage_of_row: ColumnElement[bool], *columns: ColumnElement[Any]
+) -> Select[Any]:
+    """Each row of `rows` (deals, a transition table, deal versions) joined to its stage, twice — in its
+    close month's bucket and in its fiscal quarter's — keyed by pipeline, span, month, owner (NO_OWNER for
+    none) and currency (FROZEN once its rate is frozen), with `columns` beside the key: what both kinds of
+    rollup (these and db.stage_rollups) add up."""
     spans = values(column("span", SmallInteger), name="spans").data([(MONTH_SPAN,), (QUARTER_SPAN,)])
     month = cast(func.date_trunc("month", rows.c.close_date), Date)
     return (
@@ -126,11 +136,10 @@ def contributions(rows: Any, sign: int, *extra: ColumnElement[Any]) -> Select[An
             case(
                 (rows.c.frozen_rate.is_not(None), literal(FROZEN)), else_=currency_code(rows.c.currency)
             ).label("currency"),
-            *measures,
-            *extra,
+            *columns,
         )
         .select_from(rows)
-        .join(stage, stage.c.id == rows.c.stage_id)
+        .join(stage, stage_of_row)
         .join(spans, true())
     )
 

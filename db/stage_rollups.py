@@ -13,30 +13,15 @@ is applied when read). Keys are upserted in key order, as the deal rollups are.
 from typing import Any
 
 from sqlalchemy import (
-    Date,
     Select,
-    SmallInteger,
     and_,
-    case,
-    cast,
-    column,
     func,
     literal,
     select,
-    true,
-    values,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.rollups import (
-    FROZEN,
-    MONTH_SPAN,
-    NO_OWNER,
-    QUARTER_SPAN,
-    Kept,
-    currency_code,
-    quarter_of,
-)
+from db.rollups import Kept, bucketed
 from db.tables import stage_rollups, stages
 from db.vocabulary import OPEN
 
@@ -48,26 +33,15 @@ def contributions(rows: Any, sign: int) -> Select[Any]:
     """What each open deal of `rows` (the deals table or a transition table) adds to its stage rollup row,
     times `sign`."""
     amount = rows.c.amount * func.coalesce(rows.c.frozen_rate, 1)
-    spans = values(column("span", SmallInteger), name="spans").data([(MONTH_SPAN,), (QUARTER_SPAN,)])
-    month = cast(func.date_trunc("month", rows.c.close_date), Date)
-    return (
-        select(
-            rows.c.pipeline_id.label("pipeline_id"),
-            spans.c.span.label("span"),
-            case((spans.c.span == MONTH_SPAN, month), else_=quarter_of(month)).label("month"),
-            func.coalesce(rows.c.owner_id, NO_OWNER).label("owner_id"),
-            case(
-                (rows.c.frozen_rate.is_not(None), literal(FROZEN)), else_=currency_code(rows.c.currency)
-            ).label("currency"),
-            rows.c.stage_id.label("stage_id"),
-            literal(sign).label("deals"),
-            (amount * sign).label("amount"),
-            (amount * amount * sign).label("squares"),
-            (amount * amount * amount * sign).label("cubes"),
-        )
-        .select_from(rows)
-        .join(stages, and_(stages.c.id == rows.c.stage_id, stages.c.state == OPEN))
-        .join(spans, true())
+    return bucketed(
+        rows,
+        stages,
+        and_(stages.c.id == rows.c.stage_id, stages.c.state == OPEN),
+        rows.c.stage_id.label("stage_id"),
+        literal(sign).label("deals"),
+        (amount * sign).label("amount"),
+        (amount * amount * sign).label("squares"),
+        (amount * amount * amount * sign).label("cubes"),
     )
 
 

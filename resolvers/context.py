@@ -3,7 +3,7 @@
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.dataloader import DataLoader
@@ -35,19 +35,23 @@ async def _settings(conn: AsyncConnection, keys: Sequence[None]) -> dict[None, C
     return {None: await read_company_settings(conn)}
 
 
-# Loaders of rows as stored, whatever the viewer (what a viewer may see of them is the resolvers' call).
-RECORD_LOADERS = (
-    "users_by_id",
-    "teams_by_id",
-    "children_by_team",
-    "managers_by_team",
-    "memberships_by_user",
-    "pipelines_by_id",
-    "stages_by_id",
-    "stages_by_pipeline",
-    "settings",
-)
 PageFetch = Callable[[AsyncConnection, Sequence[int]], Awaitable[dict[int, Page[Any]]]]
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _records(
+    fetch: Callable[[AsyncConnection, Sequence[K]], Awaitable[Mapping[K, V]]], default: V
+) -> "cached_property[DataLoader[K, V]]":
+    """A Loaders attribute: a loader of rows as stored (the same whoever the viewer is; what a viewer may
+    see of them is the resolvers' call), made on first use."""
+
+    def make(loaders: "Loaders") -> DataLoader[K, V]:
+        return keyed_loader(loaders.engine, fetch, default)
+
+    return cached_property(make)
 
 
 class Loaders:
@@ -58,48 +62,29 @@ class Loaders:
         self.engine = engine
         self._by_arguments: dict[Hashable, DataLoader[Any, Any]] = {}
 
-    @cached_property
-    def users_by_id(self) -> DataLoader[int, UserRecord | None]:
-        return keyed_loader(self.engine, users_by_ids, None)
-
-    @cached_property
-    def teams_by_id(self) -> DataLoader[int, TeamRecord | None]:
-        return keyed_loader(self.engine, teams_by_ids, None)
-
-    @cached_property
-    def children_by_team(self) -> DataLoader[int, list[TeamRecord]]:
-        return keyed_loader(self.engine, children_by_parent, [])
-
-    @cached_property
-    def managers_by_team(self) -> DataLoader[int, list[UserRecord]]:
-        return keyed_loader(self.engine, managers_by_team, [])
-
-    @cached_property
-    def memberships_by_user(self) -> DataLoader[int, list[MembershipRecord]]:
-        return keyed_loader(self.engine, memberships_by_user, [])
-
-    @cached_property
-    def pipelines_by_id(self) -> DataLoader[int, PipelineRecord | None]:
-        return keyed_loader(self.engine, pipelines_by_ids, None)
-
-    @cached_property
-    def stages_by_id(self) -> DataLoader[int, StageRecord | None]:
-        return keyed_loader(self.engine, stages_by_ids, None)
-
-    @cached_property
-    def stages_by_pipeline(self) -> DataLoader[int, list[StageRecord]]:
-        return keyed_loader(self.engine, stages_by_pipeline_ids, [])
-
-    @cached_property
-    def settings(self) -> DataLoader[None, CompanySettingsRecord | None]:
-        return keyed_loader(self.engine, _settings, None)
+    users_by_id: cached_property[DataLoader[int, UserRecord | None]] = _records(users_by_ids, None)
+    teams_by_id: cached_property[DataLoader[int, TeamRecord | None]] = _records(teams_by_ids, None)
+    children_by_team: cached_property[DataLoader[int, list[TeamRecord]]] = _records(children_by_parent, [])
+    managers_by_team: cached_property[DataLoader[int, list[UserRecord]]] = _records(managers_by_team, [])
+    memberships_by_user: cached_property[DataLoader[int, list[MembershipRecord]]] = _records(
+        memberships_by_user, []
+    )
+    pipelines_by_id: cached_property[DataLoader[int, PipelineRecord | None]] = _records(
+        pipelines_by_ids, None
+    )
+    stages_by_id: cached_property[DataLoader[int, StageRecord | None]] = _records(stages_by_ids, None)
+    stages_by_pipeline: cached_property[DataLoader[int, list[StageRecord]]] = _records(
+        stages_by_pipeline_ids, []
+    )
+    settings: cached_property[DataLoader[None, CompanySettingsRecord | None]] = _records(_settings, None)
 
     def records_of(self) -> "Loaders":
         """Loaders sharing these ones' record loaders (rows as stored, the same for every viewer) with
         loaders by arguments of their own (those may hold a viewer's visibility)."""
         shared = Loaders(self.engine)
-        for name in RECORD_LOADERS:
-            setattr(shared, name, getattr(self, name))
+        for name, attribute in vars(Loaders).items():
+            if isinstance(attribute, cached_property):
+                setattr(shared, name, getattr(self, name))
         return shared
 
     def pages(self, arguments: Hashable, fetch: PageFetch) -> DataLoader[int, Page[Any]]:

@@ -116,6 +116,21 @@ async def write(server: Served, viewer: int, query: str, **variables: Any) -> di
     return data
 
 
+async def create_deal(server: Served, admin: int, company: dict[str, Any], name: str, *, owner: str) -> str:
+    """A new deal of the demo pipeline's first stage, closing in December, owned by `owner`: its ID."""
+    deal = {
+        "name": name,
+        "pipelineId": company["pipeline"],
+        "stageId": company["stages"][0],
+        "amount": "10",
+        "closeDate": "2026-12-15",
+        "ownerId": owner,
+    }
+    query = "mutation($input: CreateDealInput!) { createDeal(input: $input) { id } }"
+    created: str = (await write(server, admin, query, input=deal))["createDeal"]["id"]
+    return created
+
+
 async def move(server: Served, admin: int, deal: str, **changes: Any) -> None:
     await write(server, admin, UPDATE, input={"id": deal, **changes})
 
@@ -148,21 +163,7 @@ async def test_events_reach_the_viewers_allowed_on_every_process(
             await client.quiet("deals", 0.5)
 
         # A created deal is CREATED for whoever may see it.
-        created = (
-            await write(
-                a,
-                admin,
-                "mutation($input: CreateDealInput!) { createDeal(input: $input) { id } }",
-                input={
-                    "name": "Live one",
-                    "pipelineId": company["pipeline"],
-                    "stageId": company["stages"][0],
-                    "amount": "10",
-                    "closeDate": "2026-12-15",
-                    "ownerId": company["nordics_user"],
-                },
-            )
-        )["createDeal"]["id"]
+        created = await create_deal(a, admin, company, "Live one", owner=company["nordics_user"])
         for client in (managers, reps, admins):
             event = (await client.data("deals"))["dealChanged"]
             assert (event["kind"], event["dealId"]) == ("CREATED", created)
@@ -223,21 +224,7 @@ async def test_visibility_follows_a_permission_change_at_once(
     roles = "mutation($user: ID!, $role: String!) { %s(userId: $user, role: $role) { id } }"
     pat_id = to_base64("User", pat)
     await write(b, admin, roles % "assignRole", user=pat_id, role="admin")
-    own = (
-        await write(
-            b,
-            admin,
-            "mutation($input: CreateDealInput!) { createDeal(input: $input) { id } }",
-            input={
-                "name": "Pat's own",
-                "pipelineId": company["pipeline"],
-                "stageId": company["stages"][0],
-                "amount": "5",
-                "closeDate": "2026-12-20",
-                "ownerId": pat_id,
-            },
-        )
-    )["createDeal"]["id"]
+    own = await create_deal(b, admin, company, "Pat's own", owner=pat_id)
     await asyncio.sleep(0.3)  # both processes have reloaded their policies
     async with LiveClient.connected(a.base, token_for(pat)) as pats:
         await pats.subscribe("deals", DEAL_EVENTS)
